@@ -1,7 +1,15 @@
-"""stnlab: spatial transformer networks, the KTH papers' experiments, and invariance measurements."""
+"""stnlab: spatial transformer networks, the KTH papers' experiments, and invariance measurements.
+
+Quick use::
+
+    import stnlab
+    model = stnlab.create_model("STN-SL1", "mnist-rot")
+    logits, mats = model(images, return_transforms=True)
+"""
 
 from stnlab.errors import StnlabError
+from stnlab.models import create_model, list_datasets, list_models
 
 __version__ = "0.1.0"
 
-__all__ = ["StnlabError", "__version__"]
+__all__ = ["StnlabError", "__version__", "create_model", "list_datasets", "list_models"]

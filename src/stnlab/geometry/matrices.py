@@ -6,8 +6,6 @@ shape ``(B,)`` and returns ``B x 3 x 3`` (``B = 1`` for scalars); all operations
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor
 

@@ -23,9 +23,10 @@ def sampling_grid(matrix: Tensor, size: tuple[int, int, int, int]) -> Tensor:
         return F.affine_grid(m[:, :2, :], list(size), align_corners=False)
     eye = torch.eye(2, 3, dtype=m.dtype, device=m.device).expand(size[0], 2, 3)
     base = F.affine_grid(eye, list(size), align_corners=False)  # B x H x W x 2
-    ones = torch.ones_like(base[..., :1])
-    pts = torch.cat([base, ones], dim=-1) @ m.transpose(1, 2)  # B x H x W x 3
-    return pts[..., :2] / pts[..., 2:]
+    b, h, w, _ = base.shape
+    pts = torch.cat([base, torch.ones_like(base[..., :1])], dim=-1).reshape(b, h * w, 3)
+    pts = pts @ m.transpose(1, 2)  # B x HW x 3, homogeneous input coordinates
+    return (pts[..., :2] / pts[..., 2:]).reshape(b, h, w, 2)
 
 
 def warp(
