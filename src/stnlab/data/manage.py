@@ -1,0 +1,138 @@
+"""Data-root management behind ``stnlab data``: status, fetch and import of each data set."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+from pathlib import Path
+
+from stnlab.data import mnist, plankton, svhn
+from stnlab.data.download import download_file
+from stnlab.data.paths import atomic_path, data_root
+from stnlab.errors import StnlabError
+
+DATASETS = ("mnist", "plankton", "svhn")
+SVHN_SPLITS = ("train", "test", "extra")
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise StnlabError(f"unknown data set {name!r}; use one of {', '.join(DATASETS)}")
+
+
+def _plankton_status(root: str | Path | None) -> tuple[bool, str]:
+    try:
+        location = plankton.plankton_location(root)
+    except StnlabError as err:
+        return False, str(err)
+    if location.is_dir():
+        classes = [p for p in location.iterdir() if p.is_dir()]
+        n = sum(1 for c in classes for f in c.iterdir() if f.is_file())
+    else:
+        try:
+            with tarfile.open(location) as tar:
+                files = [m.name for m in tar if m.isfile()]
+        except (tarfile.TarError, OSError, EOFError) as err:
+            return False, f"{location} is not a readable tar ({err}); replace it"
+        classes, n = {f.rsplit("/", 2)[-2] for f in files if f.count("/") >= 1}, len(files)
+    return n > 0, f"{location}: {n} files in {len(classes)} class folders"
+
+
+def _svhn_status(root: str | Path | None) -> tuple[bool, str]:
+    base = data_root(root) / "svhn"
+    found = []
+    for split in SVHN_SPLITS:
+        if (base / split / "digitStruct.mat").is_file():
+            found.append(f"{split}/ (folder)")
+        elif (base / f"{split}.tar.gz").is_file():
+            found.append(f"{split}.tar.gz")
+    ok = any(f.startswith("train") for f in found) and any(f.startswith("test") for f in found)
+    if not found:
+        return False, f"SVHN not found; {svhn.missing_message(root)}"
+    return ok, f"{base}: {', '.join(found)}" + ("" if ok else " (train and test are both needed)")
+
+
+def status(root: str | Path | None = None) -> list[tuple[str, bool, str]]:
+    """``[(data set, ok, one-line description)]`` for every data set in the data root."""
+    return [
+        ("mnist", *mnist.mnist_status(root)),
+        ("plankton", *_plankton_status(root)),
+        ("svhn", *_svhn_status(root)),
+    ]
+
+
+def _check_svhn_archive(path: Path, split: str) -> None:
+    """Raise unless ``path`` is a readable tar.gz holding ``<split>/digitStruct.mat``."""
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            names = {m.name.lstrip("./") for m in tar}
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise StnlabError(f"{path} is not a readable tar.gz ({err}); replace it") from None
+    if f"{split}/digitStruct.mat" not in names:
+        raise StnlabError(f"{path} holds no {split}/digitStruct.mat; use the SVHN format-1 {split}.tar.gz")
+
+
+def fetch(name: str, root: str | Path | None = None, *, progress: bool = True) -> str:
+    """Download data set ``name`` into the data root (only what is missing); returns a summary line."""
+    _check_name(name)
+    if name == "mnist":
+        return f"mnist ready in {mnist.fetch_mnist(root, progress=progress)}"
+    if name == "plankton":
+        plankton.plankton_location(root)  # raises with the instructions when absent
+        return "plankton already present"
+    base = data_root(root) / "svhn"
+    for split in SVHN_SPLITS:
+        if svhn.split_location(split, root, None) is None:
+            try:
+                download_file(
+                    [svhn.URL.format(split=split)], base / f"{split}.tar.gz",
+                    lambda p, s=split: _check_svhn_archive(p, s), progress=progress,
+                )  # fmt: skip
+            except StnlabError as err:
+                raise StnlabError(f"{err}; {svhn.missing_message(root)}") from None
+    return f"svhn ready in {base}"
+
+
+def _copy(src: Path, target: Path) -> Path:
+    """Copy a file or folder to ``target`` through a temporary name."""
+    with atomic_path(target) as tmp:
+        if src.is_dir():
+            shutil.copytree(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)
+    return target
+
+
+def import_data(name: str, path: str | Path, root: str | Path | None = None) -> list[Path]:
+    """Validate local files of data set ``name`` at ``path`` and copy them into the data root."""
+    _check_name(name)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise StnlabError(f"{path} does not exist; pass the file or folder that holds the {name} data")
+    if name == "mnist":
+        return mnist.import_mnist(path, root)
+    if name == "plankton":
+        folder = path / "train" if (path / "train").is_dir() else path
+        plankton.decode(folder)  # validates every image (unreadable ones are counted in a warning)
+        target = data_root(root) / "plankton" / (plankton.TAR_NAME if path.is_file() else "train")
+        if target.exists():
+            raise StnlabError(f"{target} already exists; remove it first to import anew")
+        _copy(folder, target)
+        return [target]
+    copied = []
+    base = data_root(root) / "svhn"
+    for split in SVHN_SPLITS:
+        candidates = [path / split, path / f"{split}.tar.gz"] if path.is_dir() else [path]
+        for cand in candidates:
+            if cand.is_dir() and (cand / "digitStruct.mat").is_file():
+                svhn.read_digitstruct(cand / "digitStruct.mat")
+                copied.append(_copy(cand, base / split))
+            elif cand.is_file() and cand.name == f"{split}.tar.gz":
+                _check_svhn_archive(cand, split)
+                copied.append(_copy(cand, base / cand.name))
+    if not copied:
+        raise StnlabError(f"{path} holds no SVHN split ({{train,test,extra}}/digitStruct.mat or *.tar.gz)")
+    return copied
+
+
+__all__ = ["DATASETS", "fetch", "import_data", "status"]

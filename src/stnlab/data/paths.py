@@ -1,0 +1,74 @@
+"""Where data and caches live, and writing files atomically.
+
+* **Data root** (``STNLAB_DATA``; default ``$XDG_CACHE_HOME/stnlab/data`` or ``~/.cache/stnlab/data``):
+  the raw data sets, laid out as ``mnist/``, ``plankton/``, ``svhn/``. stnlab only reads it, except for
+  ``stnlab data fetch`` and ``stnlab data import``.
+* **Cache folder** (``STNLAB_CACHE`` or a ``cache_dir=`` argument; default ``.../stnlab/cache``): decoded
+  arrays (plankton, SVHN crops) and extracted archives. Safe to delete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from stnlab.errors import StnlabError
+
+
+def _user_cache() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) if xdg else Path.home() / ".cache"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$STNLAB_DATA``, else the user's cache folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("STNLAB_DATA")
+    return Path(env).expanduser() if env else _user_cache() / "stnlab" / "data"
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``cache_dir`` if given, else ``$STNLAB_CACHE``, else the user's cache folder."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("STNLAB_CACHE")
+    return Path(env).expanduser() if env else _user_cache() / "stnlab" / "cache"
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` (and parents); a clear error when that is impossible."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StnlabError(
+            f"cannot create folder {path} ({err.strerror}); set STNLAB_CACHE/STNLAB_DATA to a writable folder"
+        ) from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling path; on success rename it onto ``target``, on failure delete it."""
+    ensure_dir(target.parent)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def file_fingerprint(path: Path) -> str:
+    """``size-mtime_ns`` of a file: cheap identity for cache names."""
+    st = path.stat()
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+__all__ = ["atomic_path", "cache_root", "data_root", "ensure_dir", "file_fingerprint"]

@@ -1,0 +1,158 @@
+"""The MNIST protocols of the papers, generated on the fly in batches.
+
+=================  ======  =================================================================================
+dataset            canvas  per-sample transform (content) and clutter
+=================  ======  =================================================================================
+``mnist``          28      none
+``mnist-rot``      28      rotation by ``angle ~ U[-90, 90]`` degrees, bilinear
+``mnist-trans``    60      digit centred (padding 16), shifted by whole pixels ``dx, dy ~ U{-16..16}``;
+                           6 clutter patches: 6x6 crops of random training digits added at random places
+``mnist-scale``    112     digit centred (padding 42), scaled by ``s = 2**U(-1, 2)`` (0.5x to 4x), bilinear;
+                           6 clutter patches: a 6x6 crop resized to ``2k x 2k``, ``k ~ U{1..9}``
+=================  ======  =================================================================================
+
+Clutter is added after the digit is transformed, and the sum is clipped to [0, 1]. Clutter always comes
+from the *training* digits (the train split, without the held-out validation images), for every split.
+
+Splits: ``train`` = MNIST train minus ``val``; ``val`` = 10,000 MNIST train images chosen by a fixed
+permutation (key ``make_key("mnist-val", VAL_SEED)``, independent of the source seed); ``test`` = MNIST test.
+A test (or val) "pass" ``p`` is ``epoch=p``; the papers' test error is the mean over passes 0..9.
+
+Params (``return_params=True``), all ``(B,)`` unless stated: ``angle`` (radians, content turned
+counter-clockwise on screen), ``scale`` (content magnification), ``tx``, ``ty`` (content shift, normalised
+units of the output canvas, + = right/down), ``matrix`` (``B x 3 x 3``: the *sampling* matrix given to
+:func:`stnlab.geometry.warp`, equal to ``invert(affine_matrix(angle, scale, (tx, ty)))``, i.e. the map
+from output to input coordinates), and for T/S ``clutter_index`` (``B x 6``, indices into
+``source.clutter_pool``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stnlab.data.mnist import load_mnist
+from stnlab.data.rng import make_key, permutation, randint, uniform
+from stnlab.data.source import BatchSource
+from stnlab.errors import StnlabError
+from stnlab.geometry import rotation_matrix, scale_matrix, translation_matrix, warp
+
+VAL_SEED = 0
+VAL_SIZE = 10000
+CANVAS = {"mnist": 28, "mnist-rot": 28, "mnist-trans": 60, "mnist-scale": 112}
+NUM_CLUTTER = 6
+CROP = 6
+MAX_SHIFT = 16
+MAX_ANGLE = math.pi / 2
+MAX_PATCH = 18  # largest resized clutter patch of mnist-scale (2 * 9)
+_CLUTTER_STREAM = 16  # transform draws use streams 0..15, clutter draws 16..
+
+
+def val_indices() -> tuple[Tensor, Tensor]:
+    """(train indices, val indices) into MNIST train: the fixed, documented hold-out (sorted int64)."""
+    order = permutation(make_key("mnist-val", VAL_SEED), 60000)
+    return order[VAL_SIZE:].sort().values, order[:VAL_SIZE].sort().values
+
+
+def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: bool) -> tuple[Tensor, Tensor]:
+    """Add ``NUM_CLUTTER`` crops of random ``pool`` digits to ``canvas`` (``B x H x W``, float in [0, 1]).
+
+    Returns (clipped canvas, ``B x NUM_CLUTTER`` pool indices). ``resize``: each 6x6 crop is resized to
+    ``2k x 2k`` (``k`` uniform in 1..9) before it is added (the mnist-scale protocol).
+    """
+    b, h, w = canvas.shape
+    n = b * NUM_CLUTTER
+    draws = uniform(key, index, NUM_CLUTTER * 6, _CLUTTER_STREAM).reshape(n, 6)  # per patch: 6 draws
+    src = (draws[:, 0] * len(pool)).long()
+    cy, cx = (draws[:, 1] * (29 - CROP)).long(), (draws[:, 2] * (29 - CROP)).long()
+    ar = torch.arange(CROP)
+    crops = pool[src[:, None, None], (cy[:, None] + ar)[:, :, None], (cx[:, None] + ar)[:, None, :]]  # n x 6 x 6
+    patches = crops.float() / 255.0
+    if resize:
+        size = 2 * (1 + (draws[:, 3] * 9).long())  # n
+        frame = MAX_PATCH
+        pos = (torch.arange(frame) + 0.5)[None, :] / size[:, None]  # n x F, in (0, 1) inside the patch
+        coord = torch.where(pos < 1, pos * 2 - 1, torch.full_like(pos, 3.0))  # 3 = outside: zero padding
+        grid = torch.stack(torch.broadcast_tensors(coord[:, None, :], coord[:, :, None]), -1)  # n x F x F x 2
+        patches = F.grid_sample(patches[:, None], grid, align_corners=False)[:, 0]  # n x F x F
+    else:
+        size, frame = torch.full((n,), CROP), CROP
+    py = (draws[:, 4] * (h - size + 1)).long()
+    px = (draws[:, 5] * (w - size + 1)).long()
+    ar = torch.arange(frame)
+    rows = (py[:, None] + ar)[:, :, None].expand(n, frame, frame)
+    cols = (px[:, None] + ar)[:, None, :].expand(n, frame, frame)
+    owner = torch.arange(b).repeat_interleave(NUM_CLUTTER)[:, None, None].expand(n, frame, frame)
+    padded = F.pad(canvas, (0, frame, 0, frame))  # room for frames that overhang (their excess is zero)
+    padded.index_put_((owner, rows, cols), patches, accumulate=True)
+    return padded[:, :h, :w].clamp(0.0, 1.0), src.reshape(b, NUM_CLUTTER)
+
+
+class MNISTSource(BatchSource):
+    """A split of ``mnist``, ``mnist-rot``, ``mnist-trans`` or ``mnist-scale`` (see the module docstring)."""
+
+    num_classes = 10
+
+    def __init__(
+        self,
+        dataset: str,
+        split: str = "train",
+        *,
+        root: str | Path | None = None,
+        seed: int = 0,
+        download: bool = True,
+    ) -> None:
+        if dataset not in CANVAS:
+            raise StnlabError(f"unknown MNIST protocol {dataset!r}; use one of {', '.join(CANVAS)}")
+        super().__init__(dataset, split, seed)
+        train_images, train_labels = load_mnist("train", root, download=download)
+        train_idx, val_idx = val_indices()
+        if split == "test":
+            self.images, self.labels = load_mnist("test", root, download=download)
+        else:
+            keep = train_idx if split == "train" else val_idx
+            self.images, self.labels = train_images[keep], train_labels[keep]
+        self.clutter_pool = train_images[train_idx]  # training digits only, for every split
+        self.canvas = CANVAS[dataset]
+        self.num_samples = len(self.images)
+        self.image_shape = (1, self.canvas, self.canvas)
+
+    def render(self, index: Tensor, epoch: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Images ``B x 1 x S x S``, labels ``(B,)`` and params of the samples ``index`` in ``epoch``."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        b, key = len(index), self.epoch_key(epoch)
+        digits = self.images[index].float().div_(255.0)[:, None]  # B x 1 x 28 x 28
+        zero, one = torch.zeros(b), torch.ones(b)
+        angle, scale, tx, ty = zero, one, zero, zero
+        if self.dataset == "mnist-rot":
+            angle = (uniform(key, index, 1)[:, 0].float() * 2 - 1) * MAX_ANGLE
+            matrix = rotation_matrix(angle)
+        elif self.dataset == "mnist-trans":
+            shift = randint(key, index, 2, 2 * MAX_SHIFT + 1).float() - MAX_SHIFT  # B x 2, whole pixels
+            tx, ty = shift[:, 0] * (2.0 / self.canvas), shift[:, 1] * (2.0 / self.canvas)
+            matrix = translation_matrix(-tx, -ty)
+        elif self.dataset == "mnist-scale":
+            scale = torch.exp2(uniform(key, index, 1)[:, 0].float() * 3 - 1)
+            matrix = scale_matrix(1.0 / scale)
+        else:
+            matrix = rotation_matrix(zero)
+        params = {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": matrix}
+        if self.dataset != "mnist":
+            pad = (self.canvas - 28) // 2
+            canvas = F.pad(digits, (pad, pad, pad, pad))  # digit centred on the output canvas
+            images = warp(canvas, matrix)
+            if self.dataset != "mnist-rot":
+                clean, params["clutter_index"] = add_clutter(
+                    images[:, 0], self.clutter_pool, key, index, resize=self.dataset == "mnist-scale"
+                )
+                images = clean[:, None]
+        else:
+            images = digits
+        return images.contiguous(), self.labels[index], params
+
+
+__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource", "add_clutter", "val_indices"]

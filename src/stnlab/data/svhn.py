@@ -1,0 +1,228 @@
+"""SVHN multi-digit (format 1), the Goodfellow et al. / Jaderberg et al. protocol.
+
+Source per split (``train``, ``test``, ``extra``): ``<data root>/svhn/<split>/digitStruct.mat`` + PNGs, or
+the distributed ``<data root>/svhn/<split>.tar.gz`` (extracted once into the cache folder). For each
+image: the union of its digit boxes, enlarged by 30% about its centre, is cropped (pixels outside the
+image are black) and resized to 64 x 64 RGB (PIL bilinear). Labels are 5 positions of 11 classes: the
+digits left to right (digitStruct's label 10 means the digit 0) and class 10 (``NO_DIGIT``) after the
+last digit; numbers with more than 5 digits are dropped and counted. Crops are cached as uint8 in the
+cache folder (``svhn-v1-<split>-<fingerprint>.npy``).
+
+Splits: ``train`` = train + extra minus ``val``; ``val`` = ``min(VAL_SIZE, 10%)`` images of train + extra
+chosen by a fixed permutation (key ``make_key("svhn-val", VAL_SEED)``); ``test`` = test. ``extra`` is used
+when present. No augmentation (params are identities). Sequence error: a number counts as right only
+when all 5 positions are (:func:`sequence_error`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from stnlab.data.cache import load_arrays, save_arrays
+from stnlab.data.paths import atomic_path, cache_root, data_root, file_fingerprint
+from stnlab.data.rng import make_key, permutation
+from stnlab.data.source import BatchSource
+from stnlab.errors import StnlabError
+
+SIZE = 64
+MAX_DIGITS = 5
+NO_DIGIT = 10
+ENLARGE = 1.3
+FORMAT = "v1"
+VAL_SIZE = 6000
+VAL_SEED = 0
+URL = "http://ufldl.stanford.edu/housenumbers/{split}.tar.gz"
+_FIELDS = ("label", "left", "top", "width", "height")
+
+
+def read_digitstruct(path: Path) -> list[tuple[str, dict[str, list[float]]]]:
+    """Parse a format-1 ``digitStruct.mat`` (MATLAB 7.3 = HDF5): ``[(file name, {field: [per digit]})]``."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise StnlabError(f"{path} is not an HDF5 (MATLAB 7.3) digitStruct.mat ({err}); use SVHN format 1") from None
+    with f:
+        try:
+            names, boxes = f["digitStruct/name"][()].ravel(), f["digitStruct/bbox"][()].ravel()
+        except KeyError:
+            raise StnlabError(
+                f"{path} lacks the fields digitStruct/name and digitStruct/bbox; is it SVHN format 1?"
+            ) from None
+        if len(names) != len(boxes):
+            raise StnlabError(f"{path}: {len(names)} names but {len(boxes)} bboxes; replace the file")
+        records = []
+        for name_ref, box_ref in zip(names, boxes):
+            name = "".join(chr(int(c)) for c in f[name_ref][()].ravel())
+            group = f[box_ref]
+            missing = [k for k in _FIELDS if k not in group]
+            if missing:
+                raise StnlabError(f"{path}: bbox of {name} lacks {', '.join(missing)}; is it SVHN format 1?")
+            fields = {}
+            for k in _FIELDS:
+                d = group[k]
+                if h5py.check_dtype(ref=d.dtype) is not None:  # several digits: one reference each
+                    fields[k] = [float(np.asarray(f[r][()]).ravel()[0]) for r in d[()].ravel()]
+                else:
+                    fields[k] = [float(v) for v in np.asarray(d[()]).ravel()]
+            records.append((name, fields))
+    return records
+
+
+def crop_box(fields: dict[str, list[float]]) -> tuple[int, int, int, int]:
+    """The union of the digit boxes enlarged by 30% about its centre: ``(left, top, right, bottom)`` px."""
+    x0, y0 = min(fields["left"]), min(fields["top"])
+    x1 = max(l + w for l, w in zip(fields["left"], fields["width"]))
+    y1 = max(t + h for t, h in zip(fields["top"], fields["height"]))
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * ENLARGE / 2, (y1 - y0) * ENLARGE / 2
+    return round(cx - hw), round(cy - hh), round(cx + hw), round(cy + hh)
+
+
+def sequence_labels(digits: list[float]) -> np.ndarray:
+    """Five position labels: the digits (10 -> 0) then ``NO_DIGIT``."""
+    out = np.full(MAX_DIGITS, NO_DIGIT, dtype=np.int64)
+    out[: len(digits)] = [int(d) % 10 for d in digits]
+    return out
+
+
+def decode_split(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """Crops ``N x 3 x 64 x 64`` uint8, labels ``N x 5``, file names and the count of >5-digit numbers dropped."""
+    mat = folder / "digitStruct.mat"
+    if not mat.is_file():
+        raise StnlabError(f"{mat} is missing; put the SVHN format-1 folder (digitStruct.mat + PNGs) there")
+    crops, labels, names, dropped = [], [], [], 0
+    for name, fields in read_digitstruct(mat):
+        if len(fields["label"]) > MAX_DIGITS:
+            dropped += 1
+            continue
+        try:
+            with Image.open(folder / name) as im:
+                crop = im.convert("RGB").crop(crop_box(fields)).resize((SIZE, SIZE), Image.BILINEAR)
+        except (OSError, SyntaxError, ValueError) as err:
+            raise StnlabError(f"{folder / name} is not a readable image ({err}); replace it") from None
+        crops.append(np.asarray(crop, dtype=np.uint8).transpose(2, 0, 1))
+        labels.append(sequence_labels(fields["label"]))
+        names.append(name)
+    if not crops:
+        raise StnlabError(f"{mat} lists no usable image; replace the SVHN folder")
+    return np.stack(crops), np.stack(labels), names, dropped
+
+
+def split_location(split: str, root: str | Path | None, cache_dir: str | Path | None) -> Path | None:
+    """The folder of an SVHN split (extracting its ``.tar.gz`` into the cache), or None when absent."""
+    base = data_root(root) / "svhn"
+    if (base / split / "digitStruct.mat").is_file():
+        return base / split
+    archive = base / f"{split}.tar.gz"
+    if not archive.is_file():
+        return None
+    tag = hashlib.sha1(file_fingerprint(archive).encode()).hexdigest()[:16]
+    target = cache_root(cache_dir) / f"svhn-extract-{split}-{tag}"
+    if not target.is_dir():
+        with atomic_path(target) as tmp:
+            try:
+                with tarfile.open(archive) as tar:
+                    tar.extractall(tmp, filter="data")
+            except (tarfile.TarError, OSError, EOFError) as err:
+                raise StnlabError(f"{archive} is not a readable tar.gz ({err}); replace it") from None
+    inner = target / split
+    return inner if inner.is_dir() else target
+
+
+def load_split(split: str, root: str | Path | None = None, cache_dir: str | Path | None = None):
+    """``(crops memmap, labels, dropped)`` of an SVHN split (decoded once, then from the cache), or None."""
+    folder = split_location(split, root, cache_dir)
+    if folder is None:
+        return None
+    tag = hashlib.sha1(f"{folder.name}:{file_fingerprint(folder / 'digitStruct.mat')}".encode()).hexdigest()[:16]
+    base = cache_root(cache_dir) / f"svhn-{FORMAT}-{split}-{tag}"
+    cached = load_arrays(base)
+    if cached is None:
+        crops, labels, names, dropped = decode_split(folder)
+        if dropped:
+            warnings.warn(f"{folder}: dropped {dropped} number(s) with more than {MAX_DIGITS} digits", stacklevel=2)
+        save_arrays(base, crops, labels=labels, names=np.array(names), dropped=np.array(dropped))
+        cached = load_arrays(base)
+    images, meta = cached
+    return images, meta["labels"], int(meta["dropped"])
+
+
+def missing_message(root: str | Path | None) -> str:
+    """Where to put SVHN."""
+    base = data_root(root) / "svhn"
+    return (
+        f"put SVHN format 1 at {base}/{{train,test,extra}}/ (digitStruct.mat + PNGs) or {base}/train.tar.gz ..., "
+        f"or run `stnlab data fetch svhn` / `stnlab data import svhn PATH`"
+    )
+
+
+class SVHNSource(BatchSource):
+    """A split of SVHN multi-digit: ``3 x 64 x 64`` crops, labels ``(5,)`` of 11 classes."""
+
+    num_classes = 11
+    label_shape = (MAX_DIGITS,)
+
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        root: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__("svhn", split, seed)
+        names = ["test"] if split == "test" else ["train", "extra"]
+        parts = {n: load_split(n, root, cache_dir) for n in names}
+        if parts[names[0]] is None:
+            raise StnlabError(f"SVHN {names[0]} split not found; {missing_message(root)}")
+        self.parts = [p for p in parts.values() if p is not None]
+        self.dropped = sum(p[2] for p in self.parts)
+        sizes = torch.tensor([len(p[0]) for p in self.parts])
+        self.offsets = torch.cumsum(sizes, 0) - sizes  # first global row of each part
+        total = int(sizes.sum())
+        if split == "test":
+            self.rows = torch.arange(total)
+        else:
+            order = permutation(make_key("svhn-val", VAL_SEED), total)
+            n_val = min(VAL_SIZE, total // 10)
+            self.rows = (order[:n_val] if split == "val" else order[n_val:]).sort().values
+        all_labels = torch.from_numpy(np.concatenate([p[1] for p in self.parts]))
+        self.labels = all_labels[self.rows]
+        self.num_samples = len(self.rows)
+        self.image_shape = (3, SIZE, SIZE)
+
+    def render(self, index: Tensor, epoch: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Crops ``B x 3 x 64 x 64`` in [0, 1], labels ``B x 5``, identity params."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        rows = self.rows[index]
+        part = torch.bucketize(rows, self.offsets, right=True) - 1  # which part holds each row
+        images = torch.empty(len(rows), 3, SIZE, SIZE)
+        for p, (crops, _, _) in enumerate(self.parts):  # at most 2 parts (train, extra)
+            sel = torch.nonzero(part == p)[:, 0]
+            if len(sel):
+                local = (rows[sel] - self.offsets[p]).numpy()
+                images[sel] = torch.from_numpy(np.ascontiguousarray(crops[local])).float() / 255.0
+        b = len(index)
+        params = {"matrix": torch.eye(3).expand(b, 3, 3).clone()}
+        return images, self.labels[index], params
+
+
+def sequence_correct(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-sample bool ``(B,)``: all 5 predicted positions (argmax of ``B x 5 x 11`` logits) are right."""
+    return (logits.argmax(-1) == labels).all(-1)
+
+
+def sequence_error(logits: Tensor, labels: Tensor) -> float:
+    """Fraction of numbers with at least one wrong position (the SVHN sequence error)."""
+    return 1.0 - sequence_correct(logits, labels).float().mean().item()
+
+
+__all__ = ["SVHNSource", "crop_box", "decode_split", "read_digitstruct", "sequence_correct", "sequence_error"]
