@@ -1,0 +1,107 @@
+"""``stnlab train`` and ``stnlab eval``: thin layers over :mod:`stnlab.train`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from stnlab.errors import StnlabError
+
+
+def _common_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` and ``eval`` sub-commands."""
+    p = subparsers.add_parser(
+        "train", help="train a model (also under torchrun --nproc_per_node=N)",
+        description="Train a model into a run folder (config.json, metrics.jsonl, last.pt, best.pt). "
+                    "Config precedence: data set defaults < --config file < flags < --set.",
+    )
+    p.add_argument("--model", help="model name, e.g. CNN, STN-C0, STN-SL1 (see 'stnlab models')")
+    p.add_argument("--dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, svhn or plankton")
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON file of config keys")
+    p.add_argument("--epochs", type=int, help="number of epochs (ignored when steps is set)")
+    p.add_argument("--steps", type=int, help="number of optimizer steps (overrides --epochs)")
+    p.add_argument("--seed", type=int, help="seed of the weights, the data order and the train transforms")
+    p.add_argument("--out", help="run folder (default: runs/DATASET/MODEL-sSEED)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable), e.g. --set lr=0.001 --set family=rotation")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    mode.add_argument("--resume", action="store_true", help="continue the run folder from its last.pt")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars to RUN/tb")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _common_data_args(p)
+    p.set_defaults(func=run_train)
+
+    e = subparsers.add_parser(
+        "eval", help="evaluate a run folder's checkpoint (writes eval.json)",
+        description="Error (MNIST protocols: mean +- std over 10 transformed test passes) and per-class "
+                    "error of a trained run, written to RUN_DIR/eval.json.",
+    )
+    e.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'stnlab train'")
+    e.add_argument("--split", default="test", choices=("train", "val", "test"))
+    e.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file (default: best)")
+    e.add_argument("--passes", type=int, default=None, help="transformed passes (default: 10 for R/T/S, else 1)")
+    e.add_argument("--batch-size", type=int, default=None, help="evaluation batch size")
+    _common_data_args(e)
+    e.set_defaults(func=run_eval)
+
+
+def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from stnlab.train import parse_sets, read_config_file
+
+    layers = [read_config_file(args.config)] if args.config else []
+    flags = {k: getattr(args, k) for k in ("model", "dataset", "epochs", "steps", "seed")}
+    layers.append({k: v for k, v in flags.items() if v is not None})
+    layers.append(parse_sets(args.sets))
+    return layers
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``stnlab train``."""
+    from stnlab.train import build_config, train
+    from stnlab.train.config import load_config_json
+
+    layers = _config_layers(args)
+    if args.resume:
+        if not args.out:
+            raise StnlabError("--resume needs --out RUN_DIR (the run folder to continue)")
+        saved = load_config_json(Path(args.out) / "config.json")
+        cfg = build_config(saved.to_dict(), *layers)
+    else:
+        cfg = build_config(*layers)
+    out = Path(args.out) if args.out else Path("runs") / cfg.dataset / f"{cfg.model}-s{cfg.seed}"
+    rec = train(cfg, out, force=args.force, resume=args.resume, tensorboard=args.tensorboard,
+                progress=not args.no_progress, root=args.data_root, cache_dir=args.cache_dir)
+    if rec:
+        print(f"{cfg.model} on {cfg.dataset}: step {rec['step']} (epoch {rec['epoch']:.2f}), train loss "
+              f"{rec['train_loss']:.4f}, train error {rec['train_error']:.4f}, val error {rec['val_error']:.4f}, "
+              f"{rec['img_per_s']:.0f} img/s; run folder {out}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """``stnlab eval``."""
+    from stnlab.train import evaluate_run
+
+    if args.passes is not None and args.passes < 1:
+        raise StnlabError(f"--passes must be >= 1, got {args.passes}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise StnlabError(f"--batch-size must be >= 1, got {args.batch_size}")
+    res = evaluate_run(args.run_dir, split=args.split, which=args.checkpoint, passes=args.passes,
+                       batch_size=args.batch_size, root=args.data_root, cache_dir=args.cache_dir)
+    spread = f" +- {res['error_std']:.4f} over {res['passes']} passes" if res["passes"] > 1 else ""
+    print(f"{res['model']} on {res['dataset']} ({args.checkpoint} checkpoint, step {res['step']}), "
+          f"{res['split']} error {res['error']:.4f}{spread}, loss {res['loss']:.4f}, {res['num_samples']} samples")
+    worst = sorted(res["per_class_error"].items(), key=lambda kv: -kv[1])[:5]
+    print("highest per-class error: " + ", ".join(f"{c}: {e:.4f}" for c, e in worst))
+    print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+    return 0
+
+
+__all__ = ["register", "run_eval", "run_train"]

@@ -1,0 +1,39 @@
+"""Training and evaluation: run configs, the training loop (single process or torchrun/DDP), checkpoints.
+
+Python API (the CLI ``stnlab train`` / ``stnlab eval`` is a thin layer on top)::
+
+    from stnlab.train import build_config, train, evaluate_run, load_run
+    cfg = build_config({"model": "STN-C0", "dataset": "mnist-rot", "steps": 300})
+    train(cfg, "runs/c0")                     # writes config.json, metrics.jsonl, last.pt, best.pt
+    evaluate_run("runs/c0", split="test")     # writes eval.json (mean +- std over 10 passes)
+    model, cfg = load_run("runs/c0", which="best")
+"""
+
+from stnlab.train.checkpoint import load_checkpoint, save_checkpoint
+from stnlab.train.config import DATASET_DEFAULTS, KEYS, RunConfig, build_config, parse_sets, read_config_file
+from stnlab.train.evaluation import compute_loss, default_passes, evaluate, evaluate_run
+from stnlab.train.loop import TrainingDiverged, build_model, load_run, load_run_state, lr_at, train
+from stnlab.train.metrics import DETERMINISTIC_KEYS, read_metrics
+
+__all__ = [
+    "DATASET_DEFAULTS",
+    "DETERMINISTIC_KEYS",
+    "KEYS",
+    "RunConfig",
+    "TrainingDiverged",
+    "build_config",
+    "build_model",
+    "compute_loss",
+    "default_passes",
+    "evaluate",
+    "evaluate_run",
+    "load_checkpoint",
+    "load_run",
+    "load_run_state",
+    "lr_at",
+    "parse_sets",
+    "read_config_file",
+    "read_metrics",
+    "save_checkpoint",
+    "train",
+]

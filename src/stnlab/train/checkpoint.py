@@ -1,0 +1,145 @@
+"""Checkpoints and run folders: atomic writes, ``weights_only`` loading, RNG state capture.
+
+A checkpoint is a plain dict of state dicts, tensors and python scalars/lists, so
+``torch.load(path, weights_only=True)`` reads it: ``format``, ``model_name``, ``dataset``, ``config``
+(a dict), ``model`` / ``optimizer`` (state dicts), ``step``, ``rng`` (one ``uint8`` torch CPU RNG state per
+rank, plus CUDA states), ``running`` (partial sums of the epoch in progress), ``history`` (every
+metrics record so far) and ``best`` (best validation error and its step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stnlab.errors import StnlabError
+
+FORMAT = "stnlab-checkpoint-v1"
+RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb")
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)``, then rename the temporary file onto ``path`` (never a half-written file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` ``state`` (tagged with the format) to ``path`` atomically."""
+    atomic_write_bytes(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; StnlabError naming the file when it is missing/corrupt."""
+    if not path.is_file():
+        raise StnlabError(f"checkpoint {path} not found; train the run first (stnlab train) or pick --checkpoint last")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, bad pickle, foreign file: all user-facing
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise StnlabError(f"checkpoint {path} is truncated or corrupt ({reason}); delete it and resume from "
+                          f"another checkpoint or retrain") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise StnlabError(f"{path} is not an stnlab checkpoint (format {FORMAT}); pass a file written by stnlab train")
+    return state
+
+
+def check_model_matches(state: dict[str, Any], path: Path, model_name: str, dataset: str) -> None:
+    """StnlabError when the checkpoint holds another model (or data set) than the run expects."""
+    got = (state.get("model_name"), state.get("dataset"))
+    if got != (model_name, dataset):
+        raise StnlabError(f"checkpoint {path} holds model {got[0]!r} on {got[1]!r}, but the run expects "
+                          f"{model_name!r} on {dataset!r}; use that run's own checkpoint")
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """``model.load_state_dict(state['model'])`` with a one-line StnlabError on a mismatch."""
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        first = str(err).splitlines()[0][:160]
+        raise StnlabError(f"checkpoint {path} does not fit this model ({first}); it was made with another "
+                          f"model configuration (family/iterations/loc_net)") from None
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's torch RNG states as ``uint8`` tensors (CPU, and every CUDA device)."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"cpu": torch.get_rng_state(), "cuda": list(cuda)}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["cpu"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def is_run_folder(path: Path) -> bool:
+    """True when ``path`` holds a ``config.json`` (a folder written by stnlab train)."""
+    return (path / "config.json").is_file()
+
+
+def prepare_run_folder(out: Path, *, force: bool, resume: bool) -> None:
+    """Check the run folder ``out`` (no writes): existing runs need ``--force`` or ``--resume``."""
+    if resume:
+        if not is_run_folder(out):
+            raise StnlabError(f"cannot resume: {out} is not a run folder (no config.json); start it without --resume")
+        if not (out / "last.pt").is_file():
+            raise StnlabError(f"cannot resume {out}: no last.pt checkpoint yet; restart it with --force")
+        return
+    if out.exists() and not out.is_dir():
+        raise StnlabError(f"run folder {out} is a file; pick another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise StnlabError(f"run folder {out} already exists; pass --resume to continue it or --force to "
+                              f"overwrite it (or pick another --out)")
+        if not is_run_folder(out):
+            raise StnlabError(f"{out} is not empty and not a run folder; --force only overwrites run folders, "
+                              f"pick another --out")
+
+
+def clear_run_folder(out: Path) -> None:
+    """Delete the files stnlab writes into a run folder (used by ``--force``) and make sure it exists."""
+    for name in RUN_FILES:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+__all__ = [
+    "FORMAT",
+    "atomic_write_text",
+    "check_model_matches",
+    "clear_run_folder",
+    "load_checkpoint",
+    "load_model_state",
+    "prepare_run_folder",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+    "write_json",
+]

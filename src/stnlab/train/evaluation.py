@@ -1,0 +1,138 @@
+"""Loss, error and evaluation: mean +- std over transformed passes, per-class error, ``eval.json``.
+
+For the MNIST protocols a test "pass" ``p`` is epoch ``p`` of the test source (each pass draws fresh
+transforms); the papers' test error is the mean over 10 passes. SVHN (logits ``B x 5 x 11``) uses the
+sum of the five per-position cross-entropies as loss and the *sequence* error (any position wrong);
+its "classes" for the per-class error are the sequence lengths (number of non-blank positions).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stnlab.train.distributed import Dist, all_sum
+
+PROTOCOL_PASSES = {"mnist-rot": 10, "mnist-trans": 10, "mnist-scale": 10}
+
+
+def compute_loss(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """``(mean loss, per-sample wrong flags (B,) bool)`` for ``B x K`` or ``B x heads x K`` logits."""
+    if logits.dim() == 3:  # B x heads x K: sum of the heads' cross-entropies, sequence error
+        b, h, k = logits.shape
+        ce = F.cross_entropy(logits.reshape(b * h, k), labels.reshape(b * h), reduction="none")
+        loss = ce.view(b, h).sum(1).mean()
+        wrong = (logits.argmax(-1) != labels).any(1)  # B
+        return loss, wrong
+    return F.cross_entropy(logits, labels), logits.argmax(1) != labels
+
+
+def class_of(labels: Tensor, num_classes: int) -> tuple[Tensor, int]:
+    """The class used for per-class error: the label, or for sequences the number of non-blank digits."""
+    if labels.dim() == 2:  # blank = the last class
+        return (labels != num_classes - 1).sum(1), labels.shape[1] + 1
+    return labels, num_classes
+
+
+def default_passes(dataset: str) -> int:
+    """10 transformed passes for the randomly transformed MNIST protocols, else 1."""
+    return PROTOCOL_PASSES.get(dataset, 1)
+
+
+def _pass_counts(model: nn.Module, source: Any, epoch: int, batch_size: int, d: Dist,
+                 channels_last: bool, limit: int) -> Tensor:
+    """float64 ``[loss sum, count per class..., wrong per class...]`` of one pass, summed over ranks.
+
+    Only global batches ``< limit`` are used (the first ``limit * batch_size`` samples)."""
+    n_cls = class_of(torch.zeros((1, *source.label_shape), dtype=torch.long), source.num_classes)[1]
+    acc = torch.zeros(1 + 2 * n_cls, dtype=torch.float64)
+    sharded = source.batches(batch_size, epoch=epoch, shuffle=False, rank=d.rank, world_size=d.world_size)
+    iters = [((d.rank + k * d.world_size, b) for k, b in enumerate(sharded))]
+    if d.is_main and d.world_size > 1:  # the batches left out by the even sharding
+        done = source.num_batches(batch_size, world_size=d.world_size) * d.world_size
+        rest = source.batches(batch_size, epoch=epoch, shuffle=False, start_batch=done)
+        iters.append(((done + k, b) for k, b in enumerate(rest)))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for it in iters:
+        for g, batch in it:
+            if g >= limit:
+                break
+            x = batch.images.to(d.device, non_blocking=True).contiguous(memory_format=fmt)
+            labels = batch.labels.to(d.device)
+            logits = model(x)
+            loss, wrong = compute_loss(logits, labels)
+            cls, _ = class_of(labels, source.num_classes)
+            counts = torch.bincount(cls, minlength=n_cls).double()  # n_cls
+            wrongs = torch.bincount(cls, weights=wrong.double(), minlength=n_cls)  # n_cls
+            acc += torch.cat([(loss.double() * len(labels)).view(1), counts, wrongs]).cpu()
+    return torch.tensor(all_sum(d, acc.tolist()), dtype=torch.float64)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, source: Any, *, passes: int = 1, batch_size: int = 500,
+             dist_info: Dist | None = None, channels_last: bool = False, max_samples: int = 0) -> dict[str, Any]:
+    """Evaluate ``model`` on every sample of ``source`` for ``passes`` passes (epochs 0..passes-1).
+
+    ``max_samples`` > 0 uses only the first ``max_samples`` samples (rounded up to whole batches).
+    Returns ``error`` (mean over passes), ``error_std`` (sample std over passes; 0 for one pass),
+    ``pass_errors``, ``loss``, ``per_class_error`` (class -> error over all passes), ``num_samples``.
+    Under torchrun every rank evaluates its shard and the counts are summed.
+    """
+    d = dist_info or Dist(device=next(model.parameters()).device)
+    was_training = model.training
+    model.eval()
+    try:
+        limit = math.ceil(max_samples / batch_size) if max_samples > 0 else math.inf
+        totals = [_pass_counts(model, source, p, batch_size, d, channels_last, limit) for p in range(passes)]
+    finally:
+        model.train(was_training)
+    n_cls = (len(totals[0]) - 1) // 2
+    errors = [float(t[1 + n_cls:].sum() / t[1:1 + n_cls].sum()) for t in totals]
+    mean = sum(errors) / passes
+    std = math.sqrt(sum((e - mean) ** 2 for e in errors) / (passes - 1)) if passes > 1 else 0.0
+    total = torch.stack(totals).sum(0)
+    count, wrong = total[1:1 + n_cls], total[1 + n_cls:]
+    per_class = {str(c): float(wrong[c] / count[c]) for c in range(n_cls) if count[c] > 0}
+    return {
+        "error": mean,
+        "error_std": std,
+        "pass_errors": errors,
+        "loss": float(total[0] / count.sum()),
+        "per_class_error": per_class,
+        "num_samples": int(totals[0][1:1 + n_cls].sum()),
+        "passes": passes,
+    }
+
+
+def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best", passes: int | None = None,
+                 batch_size: int | None = None, root: str | Path | None = None,
+                 cache_dir: str | Path | None = None, write: bool = True) -> dict[str, Any]:
+    """Evaluate a run folder's checkpoint on ``split``; write ``eval.json`` there (atomically) and return it."""
+    from stnlab.data import make_source
+    from stnlab.train.checkpoint import write_json
+    from stnlab.train.distributed import setup
+    from stnlab.train.loop import load_run_state
+
+    run_dir = Path(run_dir)
+    model, cfg, state = load_run_state(run_dir, which=which)
+    d = setup(cfg.device, cfg.threads)
+    model.to(d.device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed)
+    passes = passes if passes is not None else default_passes(cfg.dataset)
+    result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
+                      dist_info=d, channels_last=cfg.channels_last)
+    out = {"run": str(run_dir), "model": cfg.model, "dataset": cfg.dataset, "checkpoint": which,
+           "step": state["step"], "split": split, **result}
+    if write and d.is_main:
+        write_json(run_dir / "eval.json", out)
+    return out
+
+
+__all__ = ["class_of", "compute_loss", "default_passes", "evaluate", "evaluate_run"]

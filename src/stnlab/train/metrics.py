@@ -1,0 +1,68 @@
+"""The metrics log of a run: ``metrics.jsonl`` (one JSON object a line) and optional TensorBoard scalars."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stnlab.errors import StnlabError
+from stnlab.train.checkpoint import atomic_write_text
+
+# Keys of a record that are the same in every run with the same config and seed (the rest is timing).
+DETERMINISTIC_KEYS = ("epoch", "step", "samples", "train_loss", "train_error", "val_loss", "val_error", "lr")
+
+
+class MetricsLog:
+    """The records so far; :meth:`append` rewrites ``metrics.jsonl`` atomically (only when ``path`` is set).
+
+    The whole history also travels inside each checkpoint, so a resumed run restarts its log exactly at
+    the checkpoint's step, whatever the killed process had written after it.
+    """
+
+    def __init__(self, path: Path | None, history: list[dict[str, Any]] | None = None,
+                 tensorboard: Path | None = None) -> None:
+        self.path = path
+        self.history: list[dict[str, Any]] = list(history or [])
+        self.writer = _summary_writer(tensorboard) if tensorboard is not None else None
+        if self.path is not None:
+            self._flush()
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one record; write the file and the TensorBoard scalars."""
+        self.history.append(record)
+        if self.path is not None:
+            self._flush()
+        if self.writer is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self.writer.add_scalar(key, value, record["step"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer."""
+        if self.writer is not None:
+            self.writer.close()
+
+    def _flush(self) -> None:
+        assert self.path is not None
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.history))
+
+
+def _summary_writer(folder: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise StnlabError("--tensorboard needs the tensorboard package; install it with "
+                          "'pip install tensorboard -c constraints.txt' or drop --tensorboard") from None
+    return SummaryWriter(str(folder))
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file."""
+    if not path.is_file():
+        raise StnlabError(f"{path} not found; is {path.parent} a run folder made by 'stnlab train'?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+__all__ = ["DETERMINISTIC_KEYS", "MetricsLog", "read_metrics"]
