@@ -63,13 +63,11 @@ def missing_message(root: Path) -> str:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The decompressed bytes of an IDX file (``.gz`` or raw)."""
+    """The decompressed bytes of an IDX file (gzip, recognised by its magic bytes, or raw)."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as err:
+        data = path.read_bytes()
+        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" or path.suffix == ".gz" else data
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise StnlabError(f"{path} is not a readable (gzip) IDX file ({err}); replace it with a good copy") from None
 
 

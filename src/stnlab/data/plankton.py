@@ -13,9 +13,10 @@ Splits: per class, a fixed permutation (key ``make_key("plankton-split", SPLIT_S
 ``round(10%)`` test, ``round(10%)`` val (each at least 1 for classes of >= 3 images), the rest train.
 Training batches are augmented as the authors did: rotation ``U(-180, 180)`` degrees, translation
 ``U(-10, 10)`` px per axis, shear ``U(-20, 20)`` degrees, scale log-uniform in ``[1/1.3, 1.3]`` and a
-horizontal flip with probability 1/2, all in one warp; val/test are not augmented. Params: ``angle``,
-``scale``, ``shear`` (the factor ``tan(shear angle)``), ``flip`` (1.0 when flipped), ``tx``, ``ty`` (content
-map ``T @ R @ Sh @ S @ Flip``) and ``matrix`` (the sampling matrix, its inverse).
+horizontal flip with probability 1/2, all in one warp; val/test are not augmented. Params: ``angle``
+(counter-clockwise on screen), ``scale``, ``shear`` (the factor ``tan(shear angle)``), ``flip`` (1.0 when
+flipped), ``tx``, ``ty``; the content map is ``affine_matrix(-angle, (scale * (1 - 2 flip), scale), (tx, ty),
+shear)`` and ``matrix`` (the sampling matrix given to ``warp``) is its inverse, as for the MNIST protocols.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def augmentation(key: int, index: Tensor) -> dict[str, Tensor]:
     shear = torch.tan((u[:, 3] * 2 - 1) * math.radians(20.0))
     scale = torch.exp((u[:, 4] * 2 - 1) * math.log(1.3))
     flip = (u[:, 5] < 0.5).float()
-    content = affine_matrix(angle, (scale * (1 - 2 * flip), scale), (tx, ty), shear)
+    content = affine_matrix(-angle, (scale * (1 - 2 * flip), scale), (tx, ty), shear)
     return {"angle": angle, "scale": scale, "shear": shear, "flip": flip, "tx": tx, "ty": ty,
             "matrix": invert(content)}  # fmt: skip
 

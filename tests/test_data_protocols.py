@@ -1,0 +1,133 @@
+"""The MNIST protocols R, T, S on the real data: shapes, ranges, determinism, params, clutter origin."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stnlab.data import as_torch_dataset, load_mnist, make_source
+from stnlab.data.protocols import CANVAS, val_indices
+from stnlab.geometry import affine_matrix, invert, rotation_matrix, warp
+
+BS = 64
+
+
+@pytest.fixture(scope="module")
+def sources(data_root):
+    return {name: make_source(name, "test", root=data_root) for name in CANVAS}
+
+
+def first(source, **kw):
+    return next(source.batches(BS, return_params=True, **kw))
+
+
+@pytest.mark.parametrize("name", list(CANVAS))
+def test_shapes_value_ranges_and_labels(sources, data_root, name):
+    src = sources[name]
+    batch = first(src)
+    s = CANVAS[name]
+    assert src.image_shape == (1, s, s) and batch.images.shape == (BS, 1, s, s)
+    assert batch.images.dtype == torch.float32 and batch.labels.dtype == torch.int64
+    assert batch.images.min() >= 0 and batch.images.max() <= 1 and batch.images.max() > 0.9
+    assert torch.equal(batch.labels, src.labels[:BS])  # test split is unshuffled
+    assert src.num_samples == 10000 and src.num_classes == 10 and src.label_shape == ()
+    train = make_source(name, "train", root=data_root)
+    assert train.num_samples == 50000 and make_source(name, "val", root=data_root).num_samples == 10000
+
+
+@pytest.mark.parametrize("name", ["mnist-rot", "mnist-trans", "mnist-scale"])
+def test_bit_identical_for_same_seed_and_different_for_another(data_root, sources, name):
+    a = first(sources[name], epoch=3)
+    b = first(make_source(name, "test", root=data_root), epoch=3)
+    assert torch.equal(a.images, b.images)
+    assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+    assert not torch.equal(a.images, first(make_source(name, "test", root=data_root, seed=1), epoch=3).images)
+    assert not torch.equal(a.images, first(sources[name], epoch=4).images)  # another test pass
+
+
+@pytest.mark.parametrize("name", ["mnist-rot", "mnist-scale"])
+def test_transform_of_a_sample_does_not_depend_on_batching(sources, name):
+    src = sources[name]
+    batch = first(src, epoch=1)
+    image, label = as_torch_dataset(src, epoch=1)[5]
+    assert torch.allclose(image, batch.images[5], atol=1e-6) and label == batch.labels[5]
+    shifted = list(src.batches(BS // 2, epoch=1, start_batch=1, return_params=True))[0]
+    assert torch.equal(shifted.params["matrix"], batch.params["matrix"][BS // 2 :])
+
+
+@pytest.mark.parametrize("name", list(CANVAS))
+def test_matrix_is_the_inverse_of_the_content_transform(sources, name):
+    p = first(sources[name]).params
+    content = affine_matrix(-p["angle"], p["scale"], (p["tx"], p["ty"]))  # angle: counter-clockwise
+    assert torch.allclose(p["matrix"], invert(content), atol=1e-5)
+
+
+def test_parameter_ranges(data_root):
+    n = 2048
+    rot = next(make_source("mnist-rot", "train", root=data_root).batches(n, return_params=True)).params
+    deg = torch.rad2deg(rot["angle"])
+    assert deg.min() >= -90 and deg.max() <= 90 and deg.min() < -85 and deg.max() > 85
+    trans = next(make_source("mnist-trans", "train", root=data_root).batches(n, return_params=True)).params
+    px = trans["tx"] * 30
+    assert torch.allclose(px, px.round(), atol=1e-4) and px.min() == -16 and px.max() == 16
+    log_s = torch.log2(next(make_source("mnist-scale", "train", root=data_root).batches(n, return_params=True))
+                       .params["scale"])  # fmt: skip
+    assert log_s.min() >= -1 and log_s.max() <= 2 and log_s.min() < -0.95 and log_s.max() > 1.95
+
+
+def test_undoing_the_returned_angle_restores_the_digit(sources):
+    src = sources["mnist-rot"]
+    batch = first(src, epoch=2)
+    restored = warp(batch.images, rotation_matrix(-batch.params["angle"]))
+    original = src.images[batch.index].float()[:, None] / 255
+    c = slice(6, 22)  # the centre, where no corner was cut off
+    a = restored[..., c, c].flatten(1)
+    b = original[..., c, c].flatten(1)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    corr = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
+    assert corr.min() > 0.9, corr.min()
+    # the rotated image itself is not the original (the test would pass trivially otherwise)
+    rotated = batch.images[..., c, c].flatten(1)
+    rotated = rotated - rotated.mean(1, keepdim=True)
+    assert ((rotated * b).sum(1) / (rotated.norm(dim=1) * b.norm(dim=1))).median() < 0.8
+
+
+def test_translation_moves_the_digit_by_whole_pixels_and_clutter_comes_only_from_the_pool(data_root):
+    src = make_source("mnist-trans", "test", root=data_root)
+    cluttered = first(src)
+    assert cluttered.params["clutter_index"].max() < len(src.clutter_pool) == 50000
+    train_x = make_source("mnist", "train", root=data_root).images
+    assert torch.equal(src.clutter_pool, train_x)  # the pool is the training split (no val, no test)
+    src.clutter_pool = torch.zeros_like(src.clutter_pool)
+    clean = first(src)
+    assert (cluttered.images - clean.images).abs().sum() > 0  # there was clutter, and only the pool made it
+    digits = F.pad(src.images[clean.index].float()[:, None] / 255, (16, 16, 16, 16))
+    for i in range(8):
+        dx, dy = (round(float(v)) for v in (clean.params["tx"][i] * 30, clean.params["ty"][i] * 30))
+        expected = torch.roll(digits[i], shifts=(dy, dx), dims=(-2, -1))
+        assert torch.allclose(clean.images[i], expected, atol=1e-4)
+
+
+def test_scale_clutter_patches_and_ink_mass(data_root):
+    src = make_source("mnist-scale", "test", root=data_root)
+    cluttered = first(src)
+    src.clutter_pool = torch.zeros_like(src.clutter_pool)
+    clean = first(src)
+    extra = (cluttered.images - clean.images).clamp(min=0).flatten(1)
+    assert (extra > 0).sum(1).float().mean() > 20  # six patches of 2..18 px add ink to every image
+    s = clean.params["scale"]
+    digit_ink = src.images[clean.index].float().sum((1, 2)) / 255
+    ratio = clean.images.sum((1, 2, 3)) / (digit_ink * s**2)
+    keep = s > 1
+    assert (ratio[keep] - 1).abs().max() < 0.1  # ink grows as the area, s^2
+
+
+def test_validation_split_is_held_out_of_train(data_root):
+    train_idx, val_idx = val_indices()
+    assert len(val_idx) == 10000 and len(train_idx) == 50000
+    assert len(set(train_idx.tolist()) | set(val_idx.tolist())) == 60000
+    val = make_source("mnist", "val", root=data_root)
+    train_x, train_y = load_mnist("train", data_root, download=False)
+    assert torch.equal(val.images, train_x[val_idx]) and torch.equal(val.labels, train_y[val_idx])
+    assert torch.equal(make_source("mnist", "train", root=data_root, seed=5).images, train_x[train_idx])
