@@ -1,0 +1,69 @@
+"""`stnlab data status|fetch|import`: output, exit codes (0 / 2), one-line errors, nothing half-written."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from stnlab.cli import main
+from stnlab.data import mnist
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["data", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_status_on_the_real_root(data_root, capsys):
+    code, out, _ = run(capsys, "status", "--root", str(data_root))
+    assert code == 0
+    assert "mnist     ok       " in out and "60000 train + 10000 test images, md5 ok" in out
+    assert "plankton  ok       " in out and "30336 files in 121 class folders" in out
+    assert "svhn      MISSING" in out
+
+
+def test_status_on_an_empty_root_lists_what_is_missing(tmp_path, capsys):
+    code, out, _ = run(capsys, "status", "--root", str(tmp_path))
+    assert code == 0 and out.count("MISSING") == 3 and "stnlab data fetch mnist" in out
+
+
+def test_fetch_without_network_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(mnist, "MIRRORS", ["http://127.0.0.1:9/"])
+    code, _, err = run(capsys, "fetch", "mnist", "--root", str(tmp_path), "--quiet")
+    assert code == 2 and err.startswith("stnlab: error: could not download") and err.count("\n") == 1
+    assert "Traceback" not in err and f"{tmp_path}/mnist/" in err
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_fetch_plankton_explains_that_it_needs_a_manual_download(tmp_path, capsys):
+    code, _, err = run(capsys, "fetch", "plankton", "--root", str(tmp_path))
+    assert code == 2 and "Kaggle needs a login" in err
+
+
+def test_import_plankton_folder_then_refuse_to_overwrite(tmp_path, capsys):
+    src = tmp_path / "download" / "train" / "copepod"
+    src.mkdir(parents=True)
+    Image.new("L", (50, 40), 200).save(src / "1.jpg")
+    root = tmp_path / "root"
+    code, out, _ = run(capsys, "import", "plankton", str(tmp_path / "download"), "--root", str(root))
+    assert code == 0 and (root / "plankton" / "train" / "copepod" / "1.jpg").is_file()
+    code, _, err = run(capsys, "import", "plankton", str(tmp_path / "download"), "--root", str(root))
+    assert code == 2 and "already exists" in err
+
+
+def test_import_of_bad_files_exits_2_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 20)
+    code, _, err = run(capsys, "import", "mnist", str(bad), "--root", str(tmp_path / "root"))
+    assert code == 2 and "stnlab: error:" in err and "Traceback" not in err
+    assert not (tmp_path / "root").exists()
+    code, _, err = run(capsys, "import", "svhn", str(tmp_path / "nowhere"), "--root", str(tmp_path / "root"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_unknown_data_set_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "fetch", "cifar"])
+    assert exc.value.code == 2

@@ -1,0 +1,164 @@
+"""SVHN format 1 on synthetic folders: a real HDF5 digitStruct.mat (h5py) + PNGs, crops, labels, drops, errors."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stnlab.data import make_source, sequence_correct, sequence_error
+from stnlab.data.manage import import_data, status
+from stnlab.data.svhn import crop_box, read_digitstruct
+from stnlab.errors import StnlabError
+
+FIELDS = ("label", "left", "top", "width", "height")
+
+
+def write_digitstruct(path: Path, records: list[tuple[str, list[dict[str, float]]]], skip: str = "") -> None:
+    """Write ``records`` as MATLAB 7.3 stores the format-1 struct (one reference per value when > 1 digit)."""
+    ref = h5py.ref_dtype
+    with h5py.File(path, "w") as f:
+        g, pool = f.create_group("digitStruct"), f.create_group("#refs#")
+        names = g.create_dataset("name", (len(records), 1), dtype=ref)
+        boxes = g.create_dataset("bbox", (len(records), 1), dtype=ref)
+        for i, (name, digits) in enumerate(records):
+            names[i, 0] = pool.create_dataset(f"n{i}", data=np.array([[ord(c)] for c in name], np.uint16)).ref
+            box = pool.create_group(f"b{i}")
+            for key in FIELDS:
+                if key == skip:
+                    continue
+                values = [d[key] for d in digits]
+                if len(values) == 1:
+                    box.create_dataset(key, data=np.array([[values[0]]], dtype=np.float64))
+                else:
+                    d = box.create_dataset(key, (len(values), 1), dtype=ref)
+                    for j, v in enumerate(values):
+                        d[j, 0] = pool.create_dataset(f"b{i}_{key}_{j}", data=np.array([[v]], np.float64)).ref
+            boxes[i, 0] = box.ref
+
+
+def digit(label: float, left: float, top: float, width: float = 10, height: float = 20) -> dict[str, float]:
+    return {"label": label, "left": left, "top": top, "width": width, "height": height}
+
+
+# union x 20..40, y 10..32 -> enlarged by 30% about (30, 21): (17, 6.7, 43, 35.3) -> (17, 7, 43, 35)
+TWO = [digit(1, 20, 10), digit(10, 30, 12)]
+BOX = (17, 7, 43, 35)
+
+
+def make_split(folder: Path, n: int, first_label: int = 1) -> None:
+    """``n`` images: the enlarged digit box is red, the rest white; one 6-digit number (dropped)."""
+    folder.mkdir(parents=True)
+    records = []
+    for i in range(n):
+        im = Image.new("RGB", (60, 45), (255, 255, 255))
+        im.paste((255, 0, 0), BOX)
+        im.save(folder / f"{i + 1}.png")
+        records.append((f"{i + 1}.png", [digit((first_label + i) % 10 or 10, 20, 10), digit(10, 30, 12)]))
+    Image.new("RGB", (80, 30)).save(folder / "long.png")
+    records.append(("long.png", [digit(d, 2 + 12 * d, 5) for d in range(1, 7)]))
+    write_digitstruct(folder / "digitStruct.mat", records)
+
+
+@pytest.fixture
+def root(tmp_path):
+    make_split(tmp_path / "svhn" / "train", 30)
+    make_split(tmp_path / "svhn" / "extra", 20, first_label=3)
+    make_split(tmp_path / "svhn" / "test", 12)
+    return tmp_path
+
+
+def test_digitstruct_round_trip(root):
+    records = read_digitstruct(root / "svhn" / "test" / "digitStruct.mat")
+    assert len(records) == 13 and records[0][0] == "1.png"
+    assert records[0][1] == {k: [d[k] for d in TWO] for k in FIELDS}
+    assert records[-1][1]["label"] == [1, 2, 3, 4, 5, 6]
+    single = root / "one.mat"
+    write_digitstruct(single, [("a.png", [digit(7, 1, 2, 3, 4)])])
+    assert read_digitstruct(single) == [("a.png", {"label": [7], "left": [1], "top": [2], "width": [3], "height": [4]})]
+
+
+def test_crop_box_is_the_union_enlarged_by_30_percent():
+    fields = {k: [d[k] for d in TWO] for k in FIELDS}
+    assert crop_box(fields) == BOX
+
+
+def test_crops_labels_and_the_drop_of_long_numbers(root):
+    with pytest.warns(UserWarning, match="dropped 1 number"):
+        test = make_source("svhn", "test", root=root)
+    assert test.num_samples == 12 and test.dropped == 1
+    assert test.image_shape == (3, 64, 64) and test.label_shape == (5,) and test.num_classes == 11
+    batch = next(test.batches(12))
+    assert batch.images.shape == (12, 3, 64, 64) and batch.labels.shape == (12, 5)
+    red = torch.tensor([1.0, 0.0, 0.0])[:, None, None]
+    assert torch.allclose(batch.images, red.expand_as(batch.images), atol=0.02)  # exactly the enlarged box
+    assert batch.labels[0].tolist() == [1, 0, 10, 10, 10]  # label 10 is the digit 0; then "no digit"
+    assert batch.labels[:, 0].tolist() == [(1 + i) % 10 for i in range(12)]
+
+
+def test_train_is_train_plus_extra_minus_val(root):
+    with pytest.warns(UserWarning):
+        train = make_source("svhn", "train", root=root)
+    val = make_source("svhn", "val", root=root)
+    assert train.num_samples + val.num_samples == 50 and val.num_samples == 5
+    assert set(train.rows.tolist()).isdisjoint(val.rows.tolist())
+    labels = torch.cat([b.labels for b in train.batches(64, shuffle=False)])
+    assert torch.equal(labels, train.labels)
+    extra_rows = train.rows >= 30  # rows of the extra part carry first digits 3, 4, ...
+    assert extra_rows.any() and torch.equal(labels[extra_rows, 0], (3 + train.rows[extra_rows] - 30) % 10)
+
+
+def test_tar_gz_is_extracted_into_the_cache_not_the_data_root(root, tmp_path):
+    other = tmp_path / "other"
+    (other / "svhn").mkdir(parents=True)
+    for split in ("test",):
+        with tarfile.open(other / "svhn" / f"{split}.tar.gz", "w:gz") as tar:
+            tar.add(root / "svhn" / split, arcname=split)
+    cache = tmp_path / "cache"
+    with pytest.warns(UserWarning):
+        src = make_source("svhn", "test", root=other, cache_dir=cache)
+    assert src.num_samples == 12
+    assert sorted(p.name for p in (other / "svhn").iterdir()) == ["test.tar.gz"]
+    assert any(p.name.startswith("svhn-extract-test-") for p in cache.iterdir())
+
+
+def test_bad_digitstruct_files_are_named(tmp_path):
+    folder = tmp_path / "svhn" / "test"
+    folder.mkdir(parents=True)
+    with h5py.File(folder / "digitStruct.mat", "w") as f:
+        f.create_group("digitStruct").create_dataset("name", data=np.zeros((1, 1)))
+    with pytest.raises(StnlabError, match="lacks the fields digitStruct/name and digitStruct/bbox"):
+        read_digitstruct(folder / "digitStruct.mat")
+    write_digitstruct(folder / "digitStruct.mat", [("1.png", TWO)], skip="height")
+    with pytest.raises(StnlabError, match="bbox of 1.png lacks height"):
+        read_digitstruct(folder / "digitStruct.mat")
+    (folder / "digitStruct.mat").write_bytes(b"MATLAB 5.0 MAT-file")
+    with pytest.raises(StnlabError, match="not an HDF5"):
+        read_digitstruct(folder / "digitStruct.mat")
+
+
+def test_missing_svhn_says_where_to_put_it(tmp_path):
+    with pytest.raises(StnlabError, match=r"svhn/\{train,test,extra\}/ .* `stnlab data fetch svhn`"):
+        make_source("svhn", "test", root=tmp_path)
+
+
+def test_sequence_error_counts_a_number_right_only_when_all_positions_are():
+    labels = torch.tensor([[1, 2, 10, 10, 10], [3, 10, 10, 10, 10], [4, 5, 6, 10, 10]])
+    logits = torch.nn.functional.one_hot(labels, 11).float()
+    assert sequence_error(logits, labels) == 0.0
+    logits[2, 4] = torch.nn.functional.one_hot(torch.tensor(7), 11).float() * 2  # one wrong position
+    assert sequence_correct(logits, labels).tolist() == [True, True, False]
+    assert sequence_error(logits, labels) == pytest.approx(1 / 3)
+
+
+def test_import_and_status(root, tmp_path):
+    target = tmp_path / "imported"
+    copied = import_data("svhn", root / "svhn", target)
+    assert sorted(p.name for p in copied) == ["extra", "test", "train"]
+    line = dict((n, (ok, msg)) for n, ok, msg in status(target))["svhn"]
+    assert line[0] and "train/ (folder)" in line[1]
