@@ -52,7 +52,7 @@ def test_transform_of_a_sample_does_not_depend_on_batching(sources, name):
     batch = first(src, epoch=1)
     image, label = as_torch_dataset(src, epoch=1)[5]
     assert torch.allclose(image, batch.images[5], atol=1e-6) and label == batch.labels[5]
-    shifted = list(src.batches(BS // 2, epoch=1, start_batch=1, return_params=True))[0]
+    shifted = next(src.batches(BS // 2, epoch=1, start_batch=1, return_params=True))
     assert torch.equal(shifted.params["matrix"], batch.params["matrix"][BS // 2 :])
 
 
