@@ -1,0 +1,278 @@
+"""Alignment residual: can a spatial transform of layer-k feature maps undo an input transform?
+
+For the first ``k`` stages Γ_k of a network, images ``f`` and an input transform ``T_h``, this finds the
+spatial transform ``T_g`` (a warp of the feature maps) minimising the relative error
+
+    r = || T_g Γ_k(T_h f) - Γ_k(f) || / || Γ_k(f) ||
+
+over a centred disk, and reports three numbers per (depth, transform, image): ``none`` (``T_g`` = identity),
+``inverse`` (the analytic inverse ``L_k^-1 A_h^-1 L_k``, i.e. ``T_h^-1`` at layer-k resolution, see
+:mod:`stnlab.analysis.layers`) and ``optimum`` (the best ``T_g`` found, never worse than either start).
+
+Why a centred disk: near the border the two maps do not carry the same information — content moves out
+of (or, zero-padded, into) the frame, the corners of a square leave it under rotation, and unpadded
+convolutions see a cropped field. A disk is mapped onto itself by rotations about the centre, so the
+comparison set is the disk of radius ``radius`` (input normalised units) *and* the set of points whose
+counterpart in the transformed image also lies in that disk (for a scaling by 2 that halves the disk;
+for a shift it is the intersection of two disks); points whose sampling position under the analytic
+inverse leaves the map are dropped as well. The same set is used for all three numbers.
+
+What discretisation can and cannot achieve: at depth 0 (the image itself) the optimum is only the
+interpolation error of resampling twice (bilinear); whole-layer-pixel shifts are exact at every depth
+(convolution and pooling commute with them), so their residual is float round-off. Everything else —
+rotations, scalings — is limited by the network's filters (the theorem): only filters invariant to
+``T_h`` allow alignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from stnlab.analysis.layers import LayerGeometry, feature_maps, layer_geometries, stages_of
+from stnlab.analysis.transforms import InputTransform, parse_transforms, stack_matrices
+from stnlab.errors import StnlabError
+from stnlab.geometry import FAMILIES, family_matrix, family_size, identity, invert, warp
+
+CHUNK_ELEMENTS = 1 << 22  # pairs x channels x starts x points per optimisation chunk
+MIN_POINTS = 9  # fewer comparison points per transform than this make a residual meaningless
+
+
+@dataclass
+class AlignmentResult:
+    """Residuals ``(D, T, N)`` for depths x transforms x images; matrices are in layer-k coordinates."""
+
+    depths: list[int]
+    transforms: list[str]
+    family: str
+    radius: float
+    steps: int
+    none: Tensor
+    inverse: Tensor
+    optimum: Tensor
+    matrices: Tensor  # D x T x N x 3 x 3, the optimal T_g on the layer-k map
+    points: list[int] = field(default_factory=list)  # comparison points per depth (before per-T masks)
+
+    def summary(self) -> list[dict]:
+        """One row per (depth, transform): mean/std/max of each residual over the images."""
+        rows = []
+        for i, d in enumerate(self.depths):
+            for j, t in enumerate(self.transforms):
+                row: dict = {"depth": d, "transform": t}
+                for name in ("none", "inverse", "optimum"):
+                    v = getattr(self, name)[i, j]
+                    row[name] = {"mean": float(v.mean()), "std": float(v.std(unbiased=False)), "max": float(v.max())}
+                rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict:
+        """JSON-ready: settings and the :meth:`summary` rows."""
+        return {
+            "depths": self.depths,
+            "transforms": self.transforms,
+            "family": self.family,
+            "radius": self.radius,
+            "steps": self.steps,
+            "num_images": int(self.none.shape[-1]),
+            "points": self.points,
+            "rows": self.summary(),
+        }
+
+    def table(self) -> str:
+        """A plain-text table of mean residuals."""
+        lines = [f"{'depth':>5}  {'transform':<14}{'none':>9}{'inverse':>9}{'optimum':>9}"]
+        for r in self.summary():
+            lines.append(
+                f"{r['depth']:>5}  {r['transform']:<14}{r['none']['mean']:>9.4f}"
+                f"{r['inverse']['mean']:>9.4f}{r['optimum']['mean']:>9.4f}"
+            )
+        return "\n".join(lines)
+
+
+def _layer_points(geo: LayerGeometry, radius: float) -> tuple[Tensor, Tensor]:
+    """Flat indices and normalised coordinates (``Q x 2``) of layer pixels whose input point is in the disk."""
+    n = geo.map_size
+    c = (2 * torch.arange(n, dtype=torch.float32) + 1) / n - 1  # pixel centres
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    q = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)  # Q x 2
+    p = geo.a * q + geo.b  # input coordinates
+    keep = (p.norm(dim=1) <= radius).nonzero().squeeze(1)
+    return keep, q[keep]
+
+
+def _apply(m: Tensor, q: Tensor) -> Tensor:
+    """Points ``q`` (``Q x 2``) mapped by matrices ``m`` (``... x 3 x 3``) -> ``... x Q x 2``."""
+    return q @ m[..., :2, :2].transpose(-1, -2) + m[..., None, :2, 2]
+
+
+def _weights(geo: LayerGeometry, q: Tensor, a_h: Tensor, start: Tensor, radius: float) -> Tensor:
+    """``T x Q`` comparison weights: the transformed-image counterpart is in the disk and the
+    analytic-inverse sampling position lies inside the map (between pixel centres)."""
+    p = geo.a * q + geo.b  # Q x 2, input coordinates
+    back = _apply(invert(a_h), p)  # T x Q x 2: where the content at p sits in T_h f
+    inside = _apply(start, q).abs().amax(dim=-1) <= 1 - 1 / geo.map_size + 1e-6
+    return ((back.norm(dim=-1) <= radius + 1e-6) & inside).float()
+
+
+def align_maps(
+    target: Tensor,
+    moved: Tensor,
+    starts: Tensor,
+    q: Tensor,
+    weights: Tensor,
+    family: str = "affine",
+    steps: int = 40,
+    lr: float = 0.05,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Optimise ``T_g`` for many pairs at once; the core of :func:`alignment_residual`.
+
+    ``target``: ``B x C x Q`` values of Γ_k(f) at the comparison points ``q`` (``Q x 2``, normalised layer
+    coordinates); ``moved``: ``B x C x H x W`` maps Γ_k(T_h f); ``starts``: ``B x S x 3 x 3`` start
+    matrices; ``weights``: ``B x Q`` (1 = compare). ``T_g = start @ family_matrix(family, p)`` with ``p``
+    zero at first, Adam on the summed squared relative errors for ``steps`` steps (learning rate decaying
+    linearly to a tenth). Returns ``(start_residuals B x S, best_residuals B, best_matrices B x 3 x 3)``;
+    the best is tracked per pair over every evaluated step, so it is never worse than any start.
+    """
+    b, s = starts.shape[:2]
+    n = family_size(family)
+    params = torch.zeros(b * s, n, requires_grad=True)
+    denom = (target.pow(2) * weights[:, None]).sum(dim=(1, 2)).clamp_min(1e-12)  # B
+    opt = torch.optim.Adam([params], lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - 0.9 * i / max(steps, 1))
+    best = torch.full((b, s), float("inf"))
+    best_m = starts.clone()
+    first = None
+    for step in range(steps + 1):
+        m = starts @ family_matrix(family, params).view(b, s, 3, 3)  # B x S x 3 x 3
+        grid = _apply(m, q)  # B x S x Q x 2
+        sampled = F.grid_sample(moved, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        err = (sampled - target[:, :, None]).pow(2).sum(dim=1)  # B x S x Q
+        rel = (err * weights[:, None]).sum(dim=2) / denom[:, None]  # B x S, squared relative error
+        with torch.no_grad():
+            if first is None:
+                first = rel.clone()
+            better = rel < best
+            best = torch.where(better, rel, best)
+            best_m = torch.where(better[..., None, None], m.detach(), best_m)
+        if step == steps:
+            break
+        opt.zero_grad(set_to_none=True)
+        rel.sum().backward()
+        opt.step()
+        sched.step()
+    pick = best.argmin(dim=1)  # B
+    rows = torch.arange(b)
+    return first.sqrt(), best[rows, pick].sqrt(), best_m[rows, pick]
+
+
+def alignment_residual(
+    net: nn.Module | Sequence[nn.Module],
+    images: Tensor,
+    transforms: Sequence[str | InputTransform],
+    *,
+    depths: Sequence[int] | None = None,
+    family: str = "affine",
+    radius: float = 0.8,
+    steps: int = 40,
+    lr: float = 0.05,
+    channel_permutation: Tensor | None = None,
+    progress: bool = False,
+) -> AlignmentResult:
+    """Residual of aligning Γ_k(T_h f) to Γ_k(f) by a spatial transform, per depth, transform and image.
+
+    ``net``: an stnlab model (its CNN backbone's stages; STs are not part of Γ_k), an ``nn.Sequential`` or
+    a list of stage modules. ``images``: ``N x C x H x W`` (square, content well inside the frame).
+    ``transforms``: e.g. ``["rot:45", "scale:2", "trans:4"]`` (see :mod:`stnlab.analysis.transforms`).
+    ``depths``: default every depth whose map has at least :data:`MIN_POINTS` comparison points.
+    ``family``: the freedom of ``T_g`` around each start (identity and analytic inverse).
+    ``channel_permutation``: compare channel ``c`` of Γ_k(f) with channel ``perm[c]`` of the warped maps
+    (for a network whose channels swap under ``T_h``). Deterministic: no randomness is involved.
+    """
+    if family not in FAMILIES:
+        raise StnlabError(f"unknown alignment family {family!r}; valid: {', '.join(FAMILIES)}")
+    if images.dim() != 4:
+        raise StnlabError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
+    if not 0 < radius <= 1:
+        raise StnlabError(f"radius must be in (0, 1] (normalised units), got {radius}")
+    if steps < 0:
+        raise StnlabError(f"steps must be >= 0, got {steps}")
+    stages = stages_of(net)
+    tfs = parse_transforms(transforms)
+    images = images.float()
+    geos = layer_geometries(stages, images.shape[1:])
+    a_h = stack_matrices(tfs, images.shape[-1])  # T x 3 x 3
+    depths = _usable_depths(geos, a_h, radius) if depths is None else list(depths)
+    for d in depths:
+        if not 0 <= d < len(geos):
+            raise StnlabError(f"depth {d} out of range; this network has depths 0..{len(geos) - 1}")
+    n, t = images.shape[0], len(tfs)
+    moved_in = warp(images.repeat(t, 1, 1, 1), a_h.repeat_interleave(n, dim=0))  # (T N) x C x H x W
+    feats = feature_maps(stages, images, depths)
+    moved_feats = feature_maps(stages, moved_in, depths)
+    out = {k: [] for k in ("none", "inverse", "optimum", "matrices")}
+    points = []
+    for d in tqdm(depths, desc="alignment", unit="depth", disable=not progress):
+        geo = geos[d]
+        idx, q = _layer_points(geo, radius)
+        inv = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-d resolution
+        w = _weights(geo, q, a_h, inv, radius)  # T x Q
+        short = [tfs[j].label for j in range(t) if w[j].sum() < MIN_POINTS]
+        if short:
+            raise StnlabError(
+                f"depth {d} ({geo.map_size}x{geo.map_size} map) has fewer than {MIN_POINTS} "
+                f"comparison points for {', '.join(short)}; use larger images, a larger "
+                f"--radius or smaller depths"
+            )
+        points.append(int(idx.numel()))
+        target = feats[d].flatten(2)[:, :, idx].repeat(t, 1, 1)  # (T N) x C x Q
+        moved = moved_feats[d]
+        if channel_permutation is not None:
+            moved = moved[:, channel_permutation]
+        starts = torch.stack([identity(t), inv], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
+        weights = w.repeat_interleave(n, dim=0)  # (T N) x Q
+        # pairs are independent (Adam is per-parameter), so chunks give the same result with less memory
+        chunk = max(1, CHUNK_ELEMENTS // (2 * moved.shape[1] * max(q.shape[0], moved[0, 0].numel())))
+        parts = [
+            align_maps(
+                target[i : i + chunk],
+                moved[i : i + chunk],
+                starts[i : i + chunk],
+                q,
+                weights[i : i + chunk],
+                family,
+                steps,
+                lr,
+            )
+            for i in range(0, n * t, chunk)
+        ]
+        first, best, best_m = (torch.cat(x) for x in zip(*parts))
+        out["none"].append(first[:, 0].view(t, n))
+        out["inverse"].append(first[:, 1].view(t, n))
+        out["optimum"].append(best.view(t, n))
+        out["matrices"].append(best_m.view(t, n, 3, 3))
+    return AlignmentResult(
+        depths,
+        [tf.label for tf in tfs],
+        family,
+        radius,
+        steps,
+        *(torch.stack(out[k]) for k in ("none", "inverse", "optimum", "matrices")),
+        points=points,
+    )
+
+
+def _usable_depths(geos: list[LayerGeometry], a_h: Tensor, radius: float) -> list[int]:
+    """Depths whose maps give every transform at least :data:`MIN_POINTS` comparison points."""
+    usable = []
+    for geo in geos:
+        _, q = _layer_points(geo, radius)
+        if q.shape[0] and _weights(geo, q, a_h, geo.conjugate(invert(a_h)), radius).sum(1).min() >= MIN_POINTS:
+            usable.append(geo.depth)
+    if not usable:
+        raise StnlabError("no depth has enough comparison points; use larger images or a larger radius")
+    return usable

@@ -1,0 +1,218 @@
+"""Loc-net compensation: does a trained ST undo a known input transform?
+
+Test images are transformed by a grid of known transforms ``A_h`` (rotations, scalings or translations,
+see :mod:`stnlab.analysis.transforms`), the model predicts its ST matrices, and each matrix is factored by
+:func:`stnlab.geometry.decompose`. An ST that fully compensates predicts ``A_h^-1`` composed with a
+per-image canonical pose ``C_i``, so its parameter is ``-applied + c_i``:
+
+* **slope** of predicted on applied parameter *within each image* (both centred per image, pooled):
+  ``-1`` = full compensation, ``0`` = none; **r2** is the share of within-image variance it explains
+  (0 when the prediction does not vary at all);
+* **authors' statistic** (Finnveden et al.): the per-class standard deviation of ``applied + predicted``
+  (degrees for rotations), averaged over classes — small when every image of a class is brought to one
+  pose; ``baseline_std`` is the same statistic with no compensation (the spread of the applied values).
+
+Parameters are those of the warp matrices in *input* normalised coordinates: rotation angle (degrees),
+log-scale, or ``tx`` in input pixels. An ST that acts on layer-X feature maps predicts a matrix in layer-X
+coordinates; it is mapped to input coordinates with ``L_X M L_X^-1`` (see :mod:`stnlab.analysis.layers`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from stnlab.analysis.layers import layer_geometries, stages_of
+from stnlab.analysis.transforms import InputTransform
+from stnlab.errors import StnlabError
+from stnlab.geometry import decompose, warp
+
+DEFAULT_VALUES = {
+    "rotation": [float(v) for v in range(-90, 91, 15)],
+    "scale": [0.5, 0.63, 0.79, 1.0, 1.26, 1.59, 2.0],
+    "translation": [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0],
+}
+
+
+@dataclass
+class CompensationResult:
+    """Applied values ``(V,)``, predicted parameters ``(V, N)``, per-value error ``(V,)`` and statistics."""
+
+    kind: str
+    st_index: int
+    values: list[float]
+    applied: Tensor  # V, parameter of A_h (degrees / log-scale / pixels)
+    predicted: Tensor  # V x N, same units
+    labels: Tensor  # N
+    error: Tensor  # V, classification error at each applied value
+    slope: float
+    intercept: float
+    r2: float
+    class_std: float
+    baseline_std: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (per-value means and stds of the prediction, the statistics)."""
+        return {
+            "kind": self.kind,
+            "st_index": self.st_index,
+            "values": self.values,
+            "applied": self.applied.tolist(),
+            "predicted_mean": self.predicted.mean(1).tolist(),
+            "predicted_std": self.predicted.std(1, unbiased=False).tolist(),
+            "error": self.error.tolist(),
+            "slope": self.slope,
+            "intercept": self.intercept,
+            "r2": self.r2,
+            "class_std": self.class_std,
+            "baseline_std": self.baseline_std,
+            "num_images": int(self.predicted.shape[1]),
+        }
+
+
+def st_depths(model: nn.Module) -> list[int]:
+    """Depth of each ST of an stnlab model, in the order of ``model(x, return_transforms=True)``."""
+    depths = [0] if getattr(model, "input_st", None) is not None else []
+    depths += sorted(int(k) for k in getattr(model, "feature_sts", {}).keys())
+    if not depths:
+        raise StnlabError(
+            "this model has no spatial transformer; compensation needs an STN model "
+            "(e.g. STN-C0, STN-SL1), not a plain CNN"
+        )
+    return depths
+
+
+def _unwrap(angles: Tensor) -> Tensor:
+    """Remove 2 pi jumps along dim 0 (like numpy.unwrap)."""
+    d = torch.diff(angles, dim=0)
+    d = torch.remainder(d + math.pi, 2 * math.pi) - math.pi
+    return torch.cat([angles[:1], angles[:1] + torch.cumsum(d, dim=0)])
+
+
+def _param(kind: str, m: Tensor, size: int) -> Tensor:
+    """The parameter of ``kind`` of matrices ``m`` in the units of :class:`CompensationResult`."""
+    parts = decompose(m)
+    if kind == "rotation":
+        return parts["angle"]
+    if kind == "scale":
+        return parts["log_scale"]
+    return parts["tx"] * size / 2
+
+
+def _correct(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-sample correctness; for multi-head logits (B x H x K) a sample is right when all heads are."""
+    pred = logits.argmax(-1)
+    ok = pred == labels
+    return ok.flatten(1).all(1) if ok.dim() > 1 else ok
+
+
+def transformed_predictions(
+    model: nn.Module, images: Tensor, tf: InputTransform, st_index: int, batch_size: int = 256
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run ``model`` on ``T_h images``: ``(transformed images, ST matrix in input coordinates, logits)``."""
+    depths = st_depths(model)
+    if not 0 <= st_index < len(depths):
+        raise StnlabError(f"st_index {st_index} out of range; this model has {len(depths)} ST(s)")
+    geo = layer_geometries(stages_of(model), images.shape[1:])[depths[st_index]]
+    a_h = tf.matrix(images.shape[-1])
+    xs, mats, logits = [], [], []
+    with torch.no_grad():
+        for chunk in images.split(batch_size):
+            x = warp(chunk, a_h.expand(chunk.shape[0], 3, 3))
+            out, ms = model(x, return_transforms=True)
+            lk = geo.to_input()
+            xs.append(x)
+            mats.append(lk @ ms[st_index] @ torch.linalg.inv(lk))  # B x 3 x 3 in input coordinates
+            logits.append(out)
+    return torch.cat(xs), torch.cat(mats), torch.cat(logits)
+
+
+def compensation(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    kind: str = "rotation",
+    values: Sequence[float] | None = None,
+    st_index: int = 0,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> CompensationResult:
+    """Apply each of ``values`` (degrees / scale factors / pixels along x) to ``images`` and measure how
+    the ST at ``st_index`` compensates; see the module docstring for the statistics."""
+    if kind not in DEFAULT_VALUES:
+        raise StnlabError(f"unknown compensation kind {kind!r}; valid: {', '.join(DEFAULT_VALUES)}")
+    values = list(DEFAULT_VALUES[kind] if values is None else values)
+    if len(values) < 2:
+        raise StnlabError("compensation needs at least two applied values to fit a slope")
+    was_training = model.training
+    model.eval()
+    size = images.shape[-1]
+    applied, predicted, errors = [], [], []
+    for v in tqdm(values, desc=f"compensation ({kind})", disable=not progress):
+        tf = InputTransform(kind, (v, 0.0) if kind == "translation" else (v,))
+        _, mats, logits = transformed_predictions(model, images.float(), tf, st_index, batch_size)
+        applied.append(_param(kind, tf.matrix(size), size)[0])
+        predicted.append(_param(kind, mats, size))
+        errors.append(1 - _correct(logits, labels).float().mean())
+    model.train(was_training)
+    x, y = torch.stack(applied), torch.stack(predicted)  # V, V x N
+    if kind == "rotation":
+        y = _unwrap(y)
+        x, y = torch.rad2deg(x), torch.rad2deg(y)
+    slope, intercept, r2 = _within_image_fit(x, y)
+    cls = labels if labels.dim() == 1 else labels[:, 0]
+    return CompensationResult(
+        kind,
+        st_index,
+        values,
+        x,
+        y,
+        labels,
+        torch.stack(errors),
+        slope,
+        intercept,
+        r2,
+        _class_std(x[:, None] + y, cls),
+        _class_std(x[:, None].expand_as(y), cls),
+    )
+
+
+def _within_image_fit(x: Tensor, y: Tensor) -> tuple[float, float, float]:
+    """Slope, intercept and R^2 of ``y`` (V x N) on ``x`` (V) after centring both per image."""
+    xc = (x - x.mean())[:, None]  # V x 1
+    yc = y - y.mean(0, keepdim=True)  # V x N
+    slope = float((xc * yc).sum() / (xc.pow(2).sum() * y.shape[1]).clamp_min(1e-12))
+    intercept = float(y.mean() - slope * x.mean())
+    ss_res = (yc - slope * xc).pow(2).sum()
+    ss_tot = yc.pow(2).sum()
+    if ss_tot <= 1e-12 * max(1.0, float(y.pow(2).sum())):
+        return slope, intercept, 0.0  # the prediction does not vary with the applied value: nothing explained
+    return slope, intercept, float(1 - ss_res / ss_tot)
+
+
+def _class_std(values: Tensor, classes: Tensor) -> float:
+    """Mean over classes of the std of ``values`` (V x N) over that class's images and all applied values."""
+    stds = [values[:, classes == c].std(unbiased=False) for c in classes.unique()]
+    return float(torch.stack(stds).mean())
+
+
+def aligned_views(
+    model: nn.Module, images: Tensor, kind: str, values: Sequence[float], st_index: int = 0
+) -> tuple[Tensor, Tensor]:
+    """``(transformed, aligned)``, each ``V x N x C x H x W``: inputs under each applied value and those
+    inputs warped by the ST's matrix (in input coordinates; for a feature-map ST this shows what its
+    transform does to the image, not the feature maps it really warps)."""
+    model.eval()
+    xs, al = [], []
+    for v in values:
+        tf = InputTransform(kind, (v, 0.0) if kind == "translation" else (v,))
+        x, mats, _ = transformed_predictions(model, images.float(), tf, st_index)
+        xs.append(x)
+        al.append(warp(x, mats))
+    return torch.stack(xs), torch.stack(al)

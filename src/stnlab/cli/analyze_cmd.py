@@ -1,0 +1,282 @@
+"""``stnlab analyze``: measure the theory (alignment residuals, filter checks) and trained STs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stnlab.errors import StnlabError
+
+
+def _common(p: argparse.ArgumentParser, out_help: str) -> None:
+    p.add_argument("--out", default=None, metavar="DIR", help=out_help)
+    p.add_argument("--images", type=int, default=100, help="number of test images (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the image choice and random weights")
+    p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _align_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--transforms",
+        nargs="+",
+        default=None,
+        metavar="KIND:VALUE",
+        help="input transforms, e.g. rot:45 scale:2 trans:4,-4 (default: a whole-stride shift, "
+        "rot:45, rot:90, scale:2)",
+    )
+    p.add_argument("--depths", nargs="+", type=int, default=None, help="depths to analyse (default: all usable)")
+    p.add_argument("--family", default="affine", help="freedom of T_g around each start (default: affine)")
+    p.add_argument("--radius", type=float, default=0.8, help="disk radius, normalised units (default: 0.8)")
+    p.add_argument("--steps", type=int, default=40, help="optimiser steps (default: 40)")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``analyze`` with its sub-commands ``alignment``, ``filters``, ``compensation``, ``figures``."""
+    p = subparsers.add_parser(
+        "analyze",
+        help="measure when spatial transforms can (not) give invariance",
+        description="Alignment residuals of CNN feature maps, filter-level theorem "
+        "checks, and the compensation of trained spatial transformers.",
+    )
+    sub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+
+    a = sub.add_parser(
+        "alignment",
+        help="residual of aligning feature maps of transformed images, per depth",
+        description="For MNIST test digits and each input transform T_h, the relative residual "
+        "||T_g G_k(T_h f) - G_k(f)|| / ||G_k(f)|| in a centred disk: without "
+        "alignment, with the analytic inverse, and at the optimal T_g. Writes "
+        "alignment.json and alignment.png.",
+    )
+    a.add_argument("--run", metavar="RUN_DIR", default=None, help="use a trained run's CNN (default: random)")
+    a.add_argument("--model", default="CNN", help="model whose backbone is analysed (default: CNN)")
+    a.add_argument(
+        "--dataset",
+        default="mnist-trans",
+        help="data set of the backbone; MNIST digits are centred on its canvas (default: "
+        "mnist-trans, 60 px, so that depth 2 still has a 10x10 map)",
+    )
+    _align_args(a)
+    _common(a, "output folder (required)")
+    a.set_defaults(func=run_alignment)
+
+    f = sub.add_parser(
+        "filters",
+        help="single-layer theorem: random, 90-degree-symmetric, isotropic filters",
+        description="One-layer networks of random, C4-symmetrised and radial filters: alignment "
+        "residual vs the filters' own non-invariance, and the two-channel W/M "
+        "example. Writes filters.json and filters.png.",
+    )
+    f.add_argument(
+        "--transforms",
+        nargs="+",
+        default=["rot:45", "rot:90", "scale:2"],
+        metavar="KIND:VALUE",
+        help="linear input transforms (default: rot:45 rot:90 scale:2)",
+    )
+    f.add_argument("--filters", type=int, default=16, help="filters per kind (default: 16)")
+    f.add_argument("--size", type=int, default=9, help="filter side in pixels (default: 9)")
+    f.add_argument("--radius", type=float, default=0.8, help="disk radius, normalised units (default: 0.8)")
+    f.add_argument("--steps", type=int, default=40, help="optimiser steps (default: 40)")
+    _common(f, "output folder (required)")
+    f.set_defaults(func=run_filters)
+
+    for name, helptext in (
+        ("compensation", "how much a trained ST undoes known input transforms"),
+        ("figures", "all figures for a trained run"),
+    ):
+        c = sub.add_parser(name, help=helptext, description=helptext + ". Writes JSON and PNG files.")
+        c.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'stnlab train'")
+        c.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file (default: best)")
+        c.add_argument(
+            "--kind",
+            default="rotation",
+            choices=("rotation", "scale", "translation"),
+            help="applied transform (default: rotation)",
+        )
+        c.add_argument(
+            "--values",
+            nargs="+",
+            type=float,
+            default=None,
+            help="applied values: degrees, scale factors or pixels (default: a grid per kind)",
+        )
+        c.add_argument("--st-index", type=int, default=0, help="which ST of the model (default: 0, the first)")
+        _common(c, "output folder (default: RUN_DIR/analysis)")
+        if name == "figures":
+            _align_args(c)
+        c.set_defaults(func=run_compensation if name == "compensation" else run_figures)
+
+
+def _out(args: argparse.Namespace, default: Path | None = None) -> Path:
+    if args.out is None and default is None:
+        raise StnlabError("missing --out DIR: the folder for the JSON and PNG files")
+    out = Path(args.out) if args.out is not None else default
+    if out.exists() and not out.is_dir():
+        raise StnlabError(f"--out {out} exists and is not a folder; pass a folder path")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _images(args: argparse.Namespace, dataset: str, size: int) -> tuple[Tensor, Tensor]:
+    """``args.images`` test images: MNIST digits centred on a ``size`` canvas for the MNIST data sets
+    (untransformed: the analysis applies its own transforms), else the data set's test images."""
+    if args.images < 2:
+        raise StnlabError(f"--images must be >= 2, got {args.images}")
+    if dataset.startswith("mnist"):
+        from stnlab.data import load_mnist
+
+        images, labels = load_mnist("test", args.data_root)
+        pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.images]
+        x = images[pick].float().div(255)[:, None]  # N x 1 x 28 x 28
+        pad = (size - 28) // 2
+        return F.pad(x, (pad, size - 28 - pad, pad, size - 28 - pad)), labels[pick]
+    from stnlab.data import make_source
+
+    source = make_source(dataset, "test", root=args.data_root, cache_dir=args.cache_dir, seed=args.seed)
+    batch = next(iter(source.batches(min(args.images, source.num_samples), shuffle=False)))
+    return batch.images, batch.labels
+
+
+def _alignment(
+    args: argparse.Namespace, model: torch.nn.Module, dataset: str, size: int, out: Path, title: str
+) -> None:
+    from stnlab.analysis import alignment_residual, layer_geometries, stages_of
+    from stnlab.analysis.figures import plot_residual_vs_depth, write_json
+
+    images, _ = _images(args, dataset, size)
+    transforms = args.transforms
+    if transforms is None:
+        jump = int(max(g.jump for g in layer_geometries(stages_of(model), images.shape[1:])))
+        transforms = [f"trans:{jump}", "rot:45", "rot:90", "scale:2"]
+    res = alignment_residual(
+        model,
+        images,
+        transforms,
+        depths=args.depths,
+        family=args.family,
+        radius=args.radius,
+        steps=args.steps,
+        progress=not args.no_progress,
+    )
+    data = {"source": title, **res.to_dict()}
+    write_json(data, out / "alignment.json")
+    plot_residual_vs_depth(res, out / "alignment.png", title=f"{title}: solid optimum, dashed T_h^-1, dotted none")
+    print(res.table())
+    print(f"wrote {out / 'alignment.json'} and {out / 'alignment.png'}")
+
+
+def run_alignment(args: argparse.Namespace) -> int:
+    """``stnlab analyze alignment``."""
+    from stnlab.models import DATASETS, create_model
+
+    out = _out(args)
+    if args.run is not None:
+        model, cfg = _load(args.run, "best")
+        dataset, title = cfg.dataset, f"{cfg.model} {cfg.dataset} (trained, {args.run})"
+    else:
+        if args.dataset not in DATASETS:
+            raise StnlabError(f"unknown dataset {args.dataset!r}; valid: {', '.join(sorted(DATASETS))}")
+        torch.manual_seed(args.seed)
+        model, dataset = create_model(args.model, args.dataset), args.dataset
+        title = f"{args.model} {dataset} (random weights, seed {args.seed})"
+    _alignment(args, model, dataset, DATASETS[dataset].image_size, out, title)
+    return 0
+
+
+def run_filters(args: argparse.Namespace) -> int:
+    """``stnlab analyze filters``."""
+    from stnlab.analysis import filter_check, two_channel_example
+    from stnlab.analysis.figures import plot_filter_check, write_json
+
+    out = _out(args)
+    if args.filters < 1 or args.size < 3:
+        raise StnlabError("--filters must be >= 1 and --size >= 3")
+    images, _ = _images(args, "mnist", 28)
+    rows = filter_check(
+        images,
+        args.transforms,
+        n_filters=args.filters,
+        size=args.size,
+        seed=args.seed,
+        radius=args.radius,
+        steps=args.steps,
+    )
+    two = two_channel_example(images, radius=args.radius, steps=args.steps)
+    write_json({"rows": rows, "two_channel": two, "num_images": args.images}, out / "filters.json")
+    plot_filter_check(rows, out / "filters.png")
+    print(f"{'filters':<8}{'transform':<10}{'filter':>9}{'none':>9}{'inverse':>9}{'optimum':>9}")
+    for r in rows:
+        print(
+            f"{r['filters']:<8}{r['transform']:<10}{r['filter_noninvariance']:>9.4f}{r['none']:>9.4f}"
+            f"{r['inverse']:>9.4f}{r['optimum']:>9.4f}"
+        )
+    for name, r in two.items():
+        print(f"two-channel W/M, rot180, {name:<17} inverse {r['inverse']:.4f}  optimum {r['optimum']:.4f}")
+    print(f"wrote {out / 'filters.json'} and {out / 'filters.png'}")
+    return 0
+
+
+def _load(run_dir: str, which: str) -> tuple[torch.nn.Module, Any]:
+    from stnlab.train import load_run
+
+    if not Path(run_dir).is_dir():
+        raise StnlabError(f"run folder {run_dir} does not exist; pass a folder written by 'stnlab train'")
+    return load_run(run_dir, which)
+
+
+def _compensation(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Tensor]:
+    from stnlab.analysis import compensation
+    from stnlab.analysis.figures import plot_compensation, plot_error_vs_value, write_json
+    from stnlab.models import DATASETS
+
+    model, cfg = _load(args.run_dir, args.checkpoint)
+    images, labels = _images(args, cfg.dataset, DATASETS[cfg.dataset].image_size)
+    res = compensation(
+        model, images, labels, kind=args.kind, values=args.values, st_index=args.st_index, progress=not args.no_progress
+    )
+    write_json(
+        {"run": str(args.run_dir), "model": cfg.model, "dataset": cfg.dataset, **res.to_dict()},
+        out / f"compensation_{args.kind}.json",
+    )
+    plot_compensation(res, out / f"compensation_{args.kind}.png")
+    plot_error_vs_value(res, out / f"error_vs_{args.kind}.png")
+    print(
+        f"{cfg.model} {cfg.dataset} ST {args.st_index} ({args.kind}): slope {res.slope:.3f}, R^2 {res.r2:.3f}, "
+        f"class std {res.class_std:.4g} (no compensation: {res.baseline_std:.4g})"
+    )
+    print(f"wrote compensation_{args.kind}.json/.png and error_vs_{args.kind}.png to {out}")
+    return model, cfg, images
+
+
+def run_compensation(args: argparse.Namespace) -> int:
+    """``stnlab analyze compensation RUN_DIR``."""
+    _compensation(args, _out(args, Path(args.run_dir) / "analysis"))
+    return 0
+
+
+def run_figures(args: argparse.Namespace) -> int:
+    """``stnlab analyze figures RUN_DIR``: compensation, error vs value, ST grid and residual vs depth."""
+    from stnlab.analysis import aligned_views
+    from stnlab.analysis.compensation import DEFAULT_VALUES
+    from stnlab.analysis.figures import plot_st_grid
+    from stnlab.models import DATASETS
+
+    out = _out(args, Path(args.run_dir) / "analysis")
+    model, cfg, images = _compensation(args, out)
+    values = args.values or DEFAULT_VALUES[args.kind]
+    grid_values = [
+        values[i] for i in sorted({0, len(values) // 4, len(values) // 2, 3 * len(values) // 4, len(values) - 1})
+    ]
+    shown, aligned = aligned_views(model, images[:6], args.kind, grid_values, args.st_index)
+    plot_st_grid(shown, aligned, grid_values, out / f"st_grid_{args.kind}.png")
+    print(f"wrote st_grid_{args.kind}.png to {out}")
+    _alignment(args, model, cfg.dataset, DATASETS[cfg.dataset].image_size, out, f"{cfg.model} {cfg.dataset} (trained)")
+    return 0
