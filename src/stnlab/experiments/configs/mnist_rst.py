@@ -1,0 +1,45 @@
+"""MNIST rotation / scale / translation (Finnveden, Jansson & Lindeberg, ICPR 2020, Table "Performance - MNIST").
+
+Command::
+
+    stnlab reproduce mnist-rst --runs runs
+
+Runtime here (2 CPU cores): RUNTIME_NOTE below (filled from a real run; see docs/experiments.md).
+
+Paper (test error %, mean over 10 transformed passes of the test set):
+
+=========  =======  =======  =======
+network    R        S        T
+=========  =======  =======  =======
+CNN        1.71     1.38     1.61
+STN-C0     1.08     0.85     1.10
+STN-C1     1.32     0.96     1.16
+STN-DL1    1.05     0.77     1.08
+STN-SL1    0.98     0.82     1.13
+=========  =======  =======  =======
+
+The claim it supports: for R and S, transforming feature maps (C1) is worse than transforming the input
+(C0, DL1, SL1); for T (translations, which feature maps *can* undo) the differences shrink.
+"""
+
+from stnlab.experiments.tables import Cell, PaperTable, register_table
+
+_PAPER = {
+    "CNN": (1.71, 1.38, 1.61),
+    "STN-C0": (1.08, 0.85, 1.10),
+    "STN-C1": (1.32, 0.96, 1.16),
+    "STN-DL1": (1.05, 0.77, 1.08),
+    "STN-SL1": (0.98, 0.82, 1.13),
+}
+_COLUMNS = {"R": "mnist-rot", "S": "mnist-scale", "T": "mnist-trans"}
+
+TABLE = register_table(PaperTable(
+    name="mnist-rst",
+    title="MNIST: test error (%) under rotation (R), scaling (S) and translation (T)",
+    source="Finnveden, Jansson & Lindeberg, ICPR 2020",
+    rows=tuple(_PAPER),
+    columns=tuple(_COLUMNS),
+    cells=tuple(Cell(model, col, model, ds, _PAPER[model][i])
+                for model in _PAPER for i, (col, ds) in enumerate(_COLUMNS.items())),
+    doc=__doc__,
+))

@@ -1,0 +1,78 @@
+"""Paper tables as data: which (model, data set) cells to train, and the numbers the papers report.
+
+Each table lives in its own module under :mod:`stnlab.experiments.configs` (big_vision style); the module
+docstring holds the command, the runtime measured here and the paper's numbers, and the README table is
+generated from these objects by ``stnlab tables --markdown``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from stnlab.errors import StnlabError
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One entry of a paper table: a model trained on a data set, and the paper's test error (%)."""
+
+    row: str
+    column: str
+    model: str
+    dataset: str
+    paper: float | None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    reference: float | None = None  # a second published number (e.g. Jaderberg et al.'s)
+
+    @property
+    def key(self) -> str:
+        """A stable folder name for this cell's run: ``<dataset>/<model>[+k=v...]``."""
+        extra = "".join(f"+{k}={v}" for k, v in sorted(self.overrides.items()))
+        return f"{self.dataset}/{self.model}{extra}"
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """A table of a paper: its cells, where the numbers come from, and table-wide training overrides."""
+
+    name: str
+    title: str
+    source: str
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    reference_name: str | None = None
+    row_label: str = "network"
+    doc: str = ""
+
+    def cell(self, row: str, column: str) -> Cell | None:
+        """The cell at (row, column), or None where the paper has none."""
+        return next((c for c in self.cells if c.row == row and c.column == column), None)
+
+
+_TABLES: dict[str, PaperTable] = {}
+
+
+def register_table(table: PaperTable) -> PaperTable:
+    """Add ``table`` to the registry (by name) and return it."""
+    _TABLES[table.name] = table
+    return table
+
+
+def tables() -> Mapping[str, PaperTable]:
+    """Every registered paper table, by name."""
+    from stnlab.experiments import configs  # noqa: F401  (registers the tables)
+
+    return MappingProxyType(_TABLES)
+
+
+def get_table(name: str) -> PaperTable:
+    """The table called ``name``; StnlabError listing the valid names otherwise."""
+    known = tables()
+    if name not in known:
+        raise StnlabError(f"unknown table {name!r}; valid: {', '.join(sorted(known))} (see `stnlab tables`)")
+    return known[name]
