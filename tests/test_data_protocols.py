@@ -131,3 +131,44 @@ def test_validation_split_is_held_out_of_train(data_root):
     train_x, train_y = load_mnist("train", data_root, download=False)
     assert torch.equal(val.images, train_x[val_idx]) and torch.equal(val.labels, train_y[val_idx])
     assert torch.equal(make_source("mnist", "train", root=data_root, seed=5).images, train_x[train_idx])
+
+
+def test_tent_weights_equal_grid_sample_with_zero_padding():
+    from stnlab.data.protocols import tent
+
+    row = torch.rand(1, 1, 1, 7)
+    coord = torch.linspace(-1.7, 7.4, 50)  # pixel units, beyond both borders
+    grid = torch.stack([(coord + 0.5) * 2 / 7 - 1, torch.zeros_like(coord)], -1)[None, None]  # 1 x 1 x 50 x 2
+    expected = torch.nn.functional.grid_sample(row, grid, align_corners=False)[0, 0, 0]
+    assert torch.allclose(tent(coord, 7) @ row[0, 0, 0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CANVAS))
+def test_images_equal_the_geometry_warp_of_the_centred_digit(sources, name):
+    src = sources[name]
+    pool = src.clutter_pool
+    src.clutter_pool = torch.zeros_like(pool)  # compare the digit alone
+    try:
+        batch = first(src, epoch=5)
+    finally:
+        src.clutter_pool = pool
+    pad = (CANVAS[name] - 28) // 2
+    digits = F.pad(src.images[batch.index].float()[:, None] / 255, (pad, pad, pad, pad))
+    assert torch.allclose(batch.images, warp(digits, batch.params["matrix"]).clamp(0, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mnist-trans", "mnist-scale"])
+def test_clutter_patches_are_sharp_squares_of_the_protocol_sizes(name):
+    from stnlab.data.protocols import clutter_weights
+
+    ones = torch.full((3, 28, 28), 255, dtype=torch.uint8)  # every crop is a 6x6 block of ones
+    left, right, src = clutter_weights(ones, 7, torch.arange(400), CANVAS[name], resize=name == "mnist-scale")
+    layer = left @ right.transpose(1, 2)  # 400 x S x S: how many patches cover each pixel (before clipping)
+    assert torch.allclose(layer, layer.round(), atol=1e-5) and layer.min() >= 0  # whole pixels, no blur
+    area = layer.sum((1, 2)).round().long()  # sum over the 6 patches of side**2
+    if name == "mnist-trans":
+        assert (area == 6 * 36).all()
+    else:  # sides 2k, k in 1..9: areas are multiples of 4 between 6 * 4 and 6 * 324
+        assert (area % 4 == 0).all() and area.min() >= 24 and area.max() <= 6 * 324
+        assert len(area.unique()) > 50
+    assert src.max() < 3
