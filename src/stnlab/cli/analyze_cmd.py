@@ -115,13 +115,15 @@ def register(subparsers: Any) -> None:
         c.set_defaults(func=run_compensation if name == "compensation" else run_figures)
 
 
-def _out(args: argparse.Namespace, default: Path | None = None) -> Path:
+def _out(args: argparse.Namespace, default: Path | None = None, create: bool = True) -> Path:
+    """The output folder (checked; created only when ``create``, i.e. once the results are ready)."""
     if args.out is None and default is None:
         raise StnlabError("missing --out DIR: the folder for the JSON and PNG files")
     out = Path(args.out) if args.out is not None else default
     if out.exists() and not out.is_dir():
         raise StnlabError(f"--out {out} exists and is not a folder; pass a folder path")
-    out.mkdir(parents=True, exist_ok=True)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -148,6 +150,7 @@ def _images(args: argparse.Namespace, dataset: str, size: int) -> tuple[Tensor, 
 def _alignment(
     args: argparse.Namespace, model: torch.nn.Module, dataset: str, size: int, out: Path, title: str
 ) -> None:
+    """Run the alignment analysis on ``args.images`` digits; write alignment.json/.png into ``out``."""
     from stnlab.analysis import alignment_residual, layer_geometries, stages_of
     from stnlab.analysis.figures import plot_residual_vs_depth, write_json
 
@@ -167,6 +170,7 @@ def _alignment(
         progress=not args.no_progress,
     )
     data = {"source": title, **res.to_dict()}
+    out.mkdir(parents=True, exist_ok=True)
     write_json(data, out / "alignment.json")
     plot_residual_vs_depth(res, out / "alignment.png", title=f"{title}: solid optimum, dashed T_h^-1, dotted none")
     print(res.table())
@@ -177,7 +181,7 @@ def run_alignment(args: argparse.Namespace) -> int:
     """``stnlab analyze alignment``."""
     from stnlab.models import DATASETS, create_model
 
-    out = _out(args)
+    out = _out(args, create=False)
     if args.run is not None:
         model, cfg = _load(args.run, "best")
         dataset, title = cfg.dataset, f"{cfg.model} {cfg.dataset} (trained, {args.run})"
@@ -196,7 +200,7 @@ def run_filters(args: argparse.Namespace) -> int:
     from stnlab.analysis import filter_check, two_channel_example
     from stnlab.analysis.figures import plot_filter_check, write_json
 
-    out = _out(args)
+    out = _out(args, create=False)
     if args.filters < 1 or args.size < 3:
         raise StnlabError("--filters must be >= 1 and --size >= 3")
     images, _ = _images(args, "mnist", 28)
@@ -210,6 +214,7 @@ def run_filters(args: argparse.Namespace) -> int:
         steps=args.steps,
     )
     two = two_channel_example(images, radius=args.radius, steps=args.steps)
+    out.mkdir(parents=True, exist_ok=True)
     write_json({"rows": rows, "two_channel": two, "num_images": args.images}, out / "filters.json")
     plot_filter_check(rows, out / "filters.png")
     print(f"{'filters':<8}{'transform':<10}{'filter':>9}{'none':>9}{'inverse':>9}{'optimum':>9}")
@@ -232,13 +237,15 @@ def _load(run_dir: str, which: str) -> tuple[torch.nn.Module, Any]:
     return load_run(run_dir, which)
 
 
-def _compensation(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Tensor]:
+def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
+    """Load the run, measure compensation, write its JSON and figures; return what ``figures`` reuses."""
     from stnlab.analysis import compensation
     from stnlab.analysis.figures import plot_compensation, plot_error_vs_value, write_json
     from stnlab.models import DATASETS
 
     model, cfg = _load(args.run_dir, args.checkpoint)
     images, labels = _images(args, cfg.dataset, DATASETS[cfg.dataset].image_size)
+    out = _out(args, Path(args.run_dir) / "analysis")  # only once the run and the data are known good
     res = compensation(
         model, images, labels, kind=args.kind, values=args.values, st_index=args.st_index, progress=not args.no_progress
     )
@@ -253,12 +260,12 @@ def _compensation(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Tensor
         f"class std {res.class_std:.4g} (no compensation: {res.baseline_std:.4g})"
     )
     print(f"wrote compensation_{args.kind}.json/.png and error_vs_{args.kind}.png to {out}")
-    return model, cfg, images
+    return model, cfg, images, out
 
 
 def run_compensation(args: argparse.Namespace) -> int:
     """``stnlab analyze compensation RUN_DIR``."""
-    _compensation(args, _out(args, Path(args.run_dir) / "analysis"))
+    _compensation(args)
     return 0
 
 
@@ -269,8 +276,7 @@ def run_figures(args: argparse.Namespace) -> int:
     from stnlab.analysis.figures import plot_st_grid
     from stnlab.models import DATASETS
 
-    out = _out(args, Path(args.run_dir) / "analysis")
-    model, cfg, images = _compensation(args, out)
+    model, cfg, images, out = _compensation(args)
     values = args.values or DEFAULT_VALUES[args.kind]
     grid_values = [
         values[i] for i in sorted({0, len(values) // 4, len(values) // 2, 3 * len(values) // 4, len(values) - 1})

@@ -1,0 +1,102 @@
+"""Loc-net compensation statistics: an oracle that undoes rotations, STs that do nothing, layer conversion."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from stnlab.analysis import aligned_views, compensation, st_depths
+from stnlab.errors import StnlabError
+from stnlab.geometry import rotation_matrix
+from stnlab.models import create_model
+
+
+@pytest.fixture(scope="module")
+def digits(data_root) -> tuple[Tensor, Tensor]:
+    from stnlab.data import load_mnist
+
+    images, labels = load_mnist("test", data_root)
+    return images[:60].float().div(255)[:, None], labels[:60]
+
+
+class MomentOracle(nn.Module):
+    """An "STN" whose input ST predicts the rotation that brings each digit's principal axis upright.
+
+    With ``psi`` the principal-axis angle from vertical (image moments), content turned by ``alpha``
+    has ``psi - alpha``, so predicting ``rotation_matrix(psi)`` undoes every applied rotation: slope -1.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = create_model("CNN", "mnist").backbone
+        self.input_st = nn.Identity()
+
+    def forward(self, x: Tensor, return_transforms: bool = False):
+        n, _, h, w = x.shape
+        c = (2 * torch.arange(h, dtype=x.dtype) + 1) / h - 1
+        yy, xx = torch.meshgrid(c, c, indexing="ij")
+        m = x[:, 0] / x[:, 0].sum(dim=(1, 2), keepdim=True)  # N x H x W weights
+        mx, my = (m * xx).sum((1, 2)), (m * yy).sum((1, 2))
+        dx, dy = xx - mx[:, None, None], yy - my[:, None, None]
+        mu20, mu02, mu11 = (m * dx * dx).sum((1, 2)), (m * dy * dy).sum((1, 2)), (m * dx * dy).sum((1, 2))
+        psi = 0.5 * torch.atan2(-2 * mu11, mu02 - mu20)  # 0 for an upright stroke
+        logits = self.backbone(x)
+        return (logits, [rotation_matrix(psi)]) if return_transforms else logits
+
+
+def test_oracle_compensates_rotations(digits):
+    images, labels = digits
+    ones = labels == 1  # elongated digits: a well-defined principal axis
+    res = compensation(MomentOracle(), images[ones], labels[ones], values=[-60, -40, -20, 0, 20, 40, 60])
+    assert res.slope == pytest.approx(-1.0, abs=0.05)
+    assert res.r2 > 0.95
+    # applied + predicted = each digit's own slant (the oracle straightens it): ~12 degrees vs 40 without
+    assert res.class_std < 0.35 * res.baseline_std
+    assert res.applied.tolist() == pytest.approx([-60, -40, -20, 0, 20, 40, 60])
+
+
+def test_identity_st_does_not_compensate(digits):
+    images, labels = digits
+    torch.manual_seed(0)
+    model = create_model("STN-C0", "mnist-rot")  # zero-initialised loc-net: the identity
+    res = compensation(model, images, labels, values=[-45, 0, 45])
+    assert abs(res.slope) < 1e-6 and res.r2 == 0.0
+    assert res.class_std == pytest.approx(res.baseline_std)
+    assert res.error.shape == (3,) and ((res.error >= 0) & (res.error <= 1)).all()
+    scale = compensation(model, images[:10], labels[:10], kind="scale")
+    assert abs(scale.slope) < 1e-6
+    assert scale.applied[0] == pytest.approx(-torch.log(torch.tensor(0.5)))  # warp matrix log-scale of 0.5x
+
+
+def test_feature_map_st_is_converted_to_input_coordinates(digits):
+    """An STN-C1 translating its 10x10 depth-1 map by 0.2 (one map pixel) moves 2 input pixels."""
+    images, labels = digits
+    model = create_model("STN-C1", "mnist", family="translation")
+    assert st_depths(model) == [1]
+    with torch.no_grad():
+        model.feature_sts["1"].loc_nets[0].out.bias.copy_(torch.tensor([0.2, 0.0]))
+    res = compensation(model, images[:8], labels[:8], kind="translation", values=[-2, 0, 2])
+    assert res.predicted.mean().item() == pytest.approx(2.0, abs=1e-4)
+    assert abs(res.slope) < 1e-5
+
+
+def test_aligned_views_apply_the_st_matrix(digits):
+    images, _ = digits
+    shown, aligned = aligned_views(MomentOracle(), images[:3], "rotation", [0.0, 30.0])
+    assert shown.shape == aligned.shape == (2, 3, 1, 28, 28)
+    # the oracle brings both rotated versions to (nearly) the same pose
+    assert (aligned[0] - aligned[1]).abs().mean() < 0.5 * (shown[0] - shown[1]).abs().mean()
+
+
+def test_plain_cnn_and_bad_values_are_rejected(digits):
+    images, labels = digits
+    with pytest.raises(StnlabError, match="no spatial transformer"):
+        compensation(create_model("CNN", "mnist"), images[:4], labels[:4])
+    model = create_model("STN-C0", "mnist")
+    with pytest.raises(StnlabError, match="at least two"):
+        compensation(model, images[:4], labels[:4], values=[10])
+    with pytest.raises(StnlabError, match="unknown compensation kind"):
+        compensation(model, images[:4], labels[:4], kind="shear")
+    with pytest.raises(StnlabError, match="st_index"):
+        compensation(model, images[:4], labels[:4], st_index=3)
