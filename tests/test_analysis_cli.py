@@ -8,18 +8,9 @@ from pathlib import Path
 import pytest
 
 from stnlab.cli import main
+from test_train_errors import cli_error  # one-line exit-2 check shared with the train CLI tests
 
 QUICK = ["--images", "6", "--steps", "3", "--no-progress"]
-
-
-def cli_error(capsys, *argv: str) -> str:
-    """Run the CLI in-process; assert exit 2 and a one-line error; return that line."""
-    capsys.readouterr()
-    rc = main([str(a) for a in argv])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert err.startswith("stnlab: error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
