@@ -159,11 +159,12 @@ def test_images_equal_the_geometry_warp_of_the_centred_digit(sources, name):
 
 @pytest.mark.parametrize("name", ["mnist-trans", "mnist-scale"])
 def test_clutter_patches_are_sharp_squares_of_the_protocol_sizes(name):
-    from stnlab.data.protocols import clutter_weights
+    from stnlab.data.protocols import add_clutter
 
     ones = torch.full((3, 28, 28), 255, dtype=torch.uint8)  # every crop is a 6x6 block of ones
-    left, right, src = clutter_weights(ones, 7, torch.arange(400), CANVAS[name], resize=name == "mnist-scale")
-    layer = left @ right.transpose(1, 2)  # 400 x S x S: how many patches cover each pixel (before clipping)
+    layer = torch.zeros(400, CANVAS[name], CANVAS[name])
+    src = add_clutter(layer, ones, 7, torch.arange(400), resize=name == "mnist-scale")
+    # layer: 400 x S x S, how many patches cover each pixel (before clipping)
     assert torch.allclose(layer, layer.round(), atol=1e-5) and layer.min() >= 0  # whole pixels, no blur
     area = layer.sum((1, 2)).round().long()  # sum over the 6 patches of side**2
     if name == "mnist-trans":

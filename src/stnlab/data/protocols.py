@@ -14,7 +14,7 @@ dataset            canvas  per-sample transform (content) and clutter
 Clutter is added after the digit is transformed, and the sum is clipped to [0, 1]. All of a batch is
 made at once: R by one ``grid_sample``; T and S, whose warps are axis-aligned, by separable bilinear
 weights (``image = K_y @ digit @ K_x^T``, equal to ``warp(padded digit, matrix)`` up to float rounding)
-in one batched matrix product that also places the clutter. Clutter always comes
+and the clutter patches are placed with one ``index_add_``. Clutter always comes
 from the *training* digits (the train split, without the held-out validation images), for every split.
 
 Splits: ``train`` = MNIST train minus ``val``; ``val`` = 10,000 MNIST train images chosen by a fixed
@@ -84,33 +84,35 @@ def axis_weights(scale: Tensor, shift: Tensor, size: int, pad: int) -> Tensor:
     return tent((inp + 1) * size / 2 - 0.5 - pad, 28)
 
 
-def clutter_weights(pool: Tensor, key: int, index: Tensor, size: int, resize: bool) -> tuple[Tensor, ...]:
-    """Factors of ``NUM_CLUTTER`` crops of random ``pool`` digits placed on a ``size`` canvas.
+def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: bool) -> Tensor:
+    """Add ``NUM_CLUTTER`` crops of random ``pool`` digits to ``canvas`` (``B x S x S``, in place).
 
-    Returns ``(left B x size x 36, right B x size x 36, pool indices B x 6)`` with
-    ``left @ right^T`` = the sum of the placed patches. A patch is a random 6x6 crop; with ``resize``
-    it is resized to ``2k x 2k``, ``k`` uniform in 1..9 (mnist-scale), as
-    ``F.interpolate(mode="bilinear", align_corners=False)`` does; it lands at a uniform position where
-    it fits.
+    A patch is a random 6x6 crop; with ``resize`` it is resized to ``2k x 2k``, ``k`` uniform in 1..9
+    (mnist-scale), as ``F.interpolate(mode="bilinear", align_corners=False)`` does; it lands at a uniform
+    position where it fits. All patches are made by one batched product and added by one ``index_add_``.
+    Returns the ``B x 6`` pool indices. The caller clips.
     """
-    b, n = len(index), len(index) * NUM_CLUTTER
-    draws = uniform(key, index, NUM_CLUTTER * 6, _CLUTTER_STREAM).reshape(n, 6)  # per patch: 6 draws
+    b, size = canvas.shape[0], canvas.shape[-1]
+    n = b * NUM_CLUTTER
+    draws = uniform(key, index, NUM_CLUTTER * 6, _CLUTTER_STREAM).float().reshape(n, 6)  # 6 draws a patch
     src = (draws[:, 0] * len(pool)).long()
     cy, cx = (draws[:, 1] * (29 - CROP)).long(), (draws[:, 2] * (29 - CROP)).long()
     ar = torch.arange(CROP)
     crops = pool[src[:, None, None], (cy[:, None] + ar)[:, :, None], (cx[:, None] + ar)[:, None, :]]  # n x 6 x 6
+    frame = MAX_PATCH if resize else CROP
     side = 2 * (1 + (draws[:, 3] * 9).long()) if resize else torch.full((n,), CROP)
-    factors = []
-    for col in (4, 5):  # rows, then columns
-        start = (draws[:, col] * (size - side + 1)).long()
-        rel = torch.arange(size)[None, :] - start[:, None]  # n x size, pixel offset inside the patch
-        coord = ((rel + 0.5) * (CROP / side[:, None]) - 0.5).clamp(0, CROP - 1)  # in the crop, edge-clamped
-        inside = ((rel >= 0) & (rel < side[:, None])).float()
-        factors.append(tent(coord, CROP) * inside[..., None])  # n x size x 6
-    left = factors[0] @ (crops.float() / 255.0)  # n x size x 6
-    left = left.reshape(b, NUM_CLUTTER, size, CROP).permute(0, 2, 1, 3).reshape(b, size, -1)
-    right = factors[1].reshape(b, NUM_CLUTTER, size, CROP).permute(0, 2, 1, 3).reshape(b, size, -1)
-    return left, right, src.reshape(b, NUM_CLUTTER)
+    rel = torch.arange(frame, dtype=torch.float32)[None, :]  # pixel inside the patch frame
+    coord = ((rel + 0.5) * (CROP / side[:, None]) - 0.5).clamp(0, CROP - 1)  # n x F, edge-clamped
+    k = tent(coord, CROP)  # n x F x 6
+    patches = k @ (crops.float() / 255.0) @ k.transpose(1, 2)  # n x F x F (only side x side is used)
+    y0 = (draws[:, 4] * (size - side + 1)).long()
+    x0 = (draws[:, 5] * (size - side + 1)).long()
+    ar = torch.arange(frame)
+    owner = torch.arange(b).repeat_interleave(NUM_CLUTTER)
+    flat = (owner[:, None, None] * size + y0[:, None, None] + ar[:, None]) * size + x0[:, None, None] + ar
+    used = (ar[None, :, None] < side[:, None, None]) & (ar[None, None, :] < side[:, None, None])  # n x F x F
+    canvas.view(-1).index_add_(0, flat[used], patches[used])
+    return src.reshape(b, NUM_CLUTTER)
 
 
 def affine_warp(images: Tensor, matrix: Tensor) -> Tensor:
@@ -177,19 +179,17 @@ class MNISTSource(BatchSource):
             images = digits
         else:
             # T and S warp the centred digit along the axes only, so bilinear sampling is separable:
-            # image = K_y @ digit @ K_x^T, and the clutter joins the same batched product:
-            # [K_y digit | L] @ [K_x | R]^T
+            # image = K_y @ digit @ K_x^T (two batched products instead of a grid_sample)
             pad = (self.canvas - 28) // 2
             k_y = axis_weights(matrix[:, 1, 1], matrix[:, 1, 2], self.canvas, pad)
             k_x = axis_weights(matrix[:, 0, 0], matrix[:, 0, 2], self.canvas, pad)
-            left, right, params["clutter_index"] = clutter_weights(
-                self.clutter_pool, key, index, self.canvas, resize=self.dataset == "mnist-scale"
+            images = k_y @ digits[:, 0] @ k_x.transpose(1, 2)  # B x S x S
+            params["clutter_index"] = add_clutter(
+                images, self.clutter_pool, key, index, resize=self.dataset == "mnist-scale"
             )
-            left = torch.cat([k_y @ digits[:, 0], left], -1)  # B x S x (28 + 36)
-            right = torch.cat([k_x, right], -1)
-            images = (left @ right.transpose(1, 2)).clamp_(0.0, 1.0)[:, None]  # B x 1 x S x S
+            images = images.clamp_(0.0, 1.0)[:, None]
         return images.contiguous(), self.labels[index], params
 
 
 __all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource", "affine_warp",
-           "axis_weights", "clutter_weights", "tent", "val_indices"]  # fmt: skip
+           "add_clutter", "axis_weights", "tent", "val_indices"]  # fmt: skip
