@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--batches", type=int, default=20, help="batches timed for the batched generators")
     parser.add_argument("--pil-samples", type=int, default=2048, help="samples timed for the PIL baseline")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the same as the PIL loop)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bs = args.batch_size
