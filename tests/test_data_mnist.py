@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -102,23 +99,8 @@ def test_fetch_fails_fast_with_instructions_when_no_mirror_answers(tmp_path, mon
     assert not any(p.is_file() for p in tmp_path.rglob("*"))  # nothing half-written
 
 
-@pytest.fixture
-def local_server(tmp_path):
-    """A tiny HTTP server serving ``tmp_path / "served"``; yields (folder, base URL)."""
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-
-
-def test_fetch_from_a_local_mirror_checks_md5_then_renames(data_root, tmp_path, local_server, monkeypatch):
-    served, url = local_server
+def test_fetch_from_a_local_mirror_checks_md5_then_renames(data_root, tmp_path, http_server, monkeypatch):
+    served, url = http_server
     for name in mnist.MD5:
         shutil.copy(data_root / "mnist" / f"{name}.gz", served / f"{name}.gz")
     monkeypatch.setattr(mnist, "MIRRORS", ["http://127.0.0.1:9/", url])  # the first mirror is down
@@ -127,8 +109,8 @@ def test_fetch_from_a_local_mirror_checks_md5_then_renames(data_root, tmp_path, 
     assert load_mnist("test", tmp_path / "root", download=False)[0].shape == (10000, 28, 28)
 
 
-def test_fetch_refuses_a_file_with_the_wrong_md5(tmp_path, local_server, monkeypatch):
-    served, url = local_server
+def test_fetch_refuses_a_file_with_the_wrong_md5(tmp_path, http_server, monkeypatch):
+    served, url = http_server
     write_split(served, "train", 3)
     write_split(served, "test", 3)
     monkeypatch.setattr(mnist, "MIRRORS", [url])

@@ -162,3 +162,23 @@ def test_import_and_status(root, tmp_path):
     assert sorted(p.name for p in copied) == ["extra", "test", "train"]
     line = dict((n, (ok, msg)) for n, ok, msg in status(target))["svhn"]
     assert line[0] and "train/ (folder)" in line[1]
+
+
+def test_fetch_downloads_verified_archives_or_fails_fast(root, tmp_path, http_server, monkeypatch):
+    from stnlab.data import svhn
+
+    served, url = http_server
+    with tarfile.open(served / "test.tar.gz", "w:gz") as tar:
+        tar.add(root / "svhn" / "test", arcname="test")
+    (served / "train.tar.gz").write_bytes(b"not an archive")
+    monkeypatch.setattr(svhn, "URL", url + "{split}.tar.gz")
+    target = tmp_path / "fresh"
+    with pytest.warns(UserWarning):
+        src = make_source("svhn", "test", root=target, cache_dir=tmp_path / "c", download=True)
+    assert src.num_samples == 12 and (target / "svhn" / "test.tar.gz").is_file()
+    with pytest.raises(StnlabError, match="not a readable tar.gz"):
+        svhn.fetch_svhn(target, ("train",), progress=False)
+    assert not (target / "svhn" / "train.tar.gz").exists()
+    monkeypatch.setattr(svhn, "URL", "http://127.0.0.1:9/{split}.tar.gz")
+    with pytest.raises(StnlabError, match="could not download .* put SVHN format 1"):
+        make_source("svhn", "train", root=tmp_path / "none", download=True)

@@ -36,14 +36,15 @@ def make_source(
     """The :class:`BatchSource` of ``dataset`` / ``split`` ("train", "val" or "test").
 
     ``root`` overrides ``STNLAB_DATA``, ``cache_dir`` overrides ``STNLAB_CACHE``; ``seed`` sets the
-    shuffling and the random transforms; ``download`` lets a missing MNIST be fetched.
+    shuffling and the random transforms; ``download`` lets a missing MNIST or SVHN be fetched
+    (PlanktonSet cannot be: it needs a Kaggle login).
     """
     if dataset in CANVAS:
         return MNISTSource(dataset, split, root=root, seed=seed, download=download)
     if dataset == "plankton":
         return PlanktonSource(split, root=root, cache_dir=cache_dir, seed=seed)
     if dataset == "svhn":
-        return SVHNSource(split, root=root, cache_dir=cache_dir, seed=seed)
+        return SVHNSource(split, root=root, cache_dir=cache_dir, seed=seed, download=download)
     raise StnlabError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASETS)}")
 
 

@@ -7,12 +7,10 @@ import tarfile
 from pathlib import Path
 
 from stnlab.data import mnist, plankton, svhn
-from stnlab.data.download import download_file
 from stnlab.data.paths import atomic_path, data_root
 from stnlab.errors import StnlabError
 
 DATASETS = ("mnist", "plankton", "svhn")
-SVHN_SPLITS = ("train", "test", "extra")
 
 
 def _check_name(name: str) -> None:
@@ -41,7 +39,7 @@ def _plankton_status(root: str | Path | None) -> tuple[bool, str]:
 def _svhn_status(root: str | Path | None) -> tuple[bool, str]:
     base = data_root(root) / "svhn"
     found = []
-    for split in SVHN_SPLITS:
+    for split in svhn.SPLITS:
         if (base / split / "digitStruct.mat").is_file():
             found.append(f"{split}/ (folder)")
         elif (base / f"{split}.tar.gz").is_file():
@@ -61,17 +59,6 @@ def status(root: str | Path | None = None) -> list[tuple[str, bool, str]]:
     ]
 
 
-def _check_svhn_archive(path: Path, split: str) -> None:
-    """Raise unless ``path`` is a readable tar.gz holding ``<split>/digitStruct.mat``."""
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            names = {m.name.lstrip("./") for m in tar}
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise StnlabError(f"{path} is not a readable tar.gz ({err}); replace it") from None
-    if f"{split}/digitStruct.mat" not in names:
-        raise StnlabError(f"{path} holds no {split}/digitStruct.mat; use the SVHN format-1 {split}.tar.gz")
-
-
 def fetch(name: str, root: str | Path | None = None, *, progress: bool = True) -> str:
     """Download data set ``name`` into the data root (only what is missing); returns a summary line."""
     _check_name(name)
@@ -80,21 +67,14 @@ def fetch(name: str, root: str | Path | None = None, *, progress: bool = True) -
     if name == "plankton":
         plankton.plankton_location(root)  # raises with the instructions when absent
         return "plankton already present"
-    base = data_root(root) / "svhn"
-    for split in SVHN_SPLITS:
-        if svhn.split_location(split, root, None) is None:
-            try:
-                download_file(
-                    [svhn.URL.format(split=split)], base / f"{split}.tar.gz",
-                    lambda p, s=split: _check_svhn_archive(p, s), progress=progress,
-                )  # fmt: skip
-            except StnlabError as err:
-                raise StnlabError(f"{err}; {svhn.missing_message(root)}") from None
+    base = svhn.fetch_svhn(root, progress=progress)
     return f"svhn ready in {base}"
 
 
 def _copy(src: Path, target: Path) -> Path:
-    """Copy a file or folder to ``target`` through a temporary name."""
+    """Copy a file or folder to ``target`` through a temporary name; never over existing data."""
+    if target.exists():
+        raise StnlabError(f"{target} already exists; remove it first to import anew")
     with atomic_path(target) as tmp:
         if src.is_dir():
             shutil.copytree(src, tmp)
@@ -115,20 +95,17 @@ def import_data(name: str, path: str | Path, root: str | Path | None = None) -> 
         folder = path / "train" if (path / "train").is_dir() else path
         plankton.decode(folder)  # validates every image (unreadable ones are counted in a warning)
         target = data_root(root) / "plankton" / (plankton.TAR_NAME if path.is_file() else "train")
-        if target.exists():
-            raise StnlabError(f"{target} already exists; remove it first to import anew")
-        _copy(folder, target)
-        return [target]
+        return [_copy(folder, target)]
     copied = []
     base = data_root(root) / "svhn"
-    for split in SVHN_SPLITS:
+    for split in svhn.SPLITS:
         candidates = [path / split, path / f"{split}.tar.gz"] if path.is_dir() else [path]
         for cand in candidates:
             if cand.is_dir() and (cand / "digitStruct.mat").is_file():
                 svhn.read_digitstruct(cand / "digitStruct.mat")
                 copied.append(_copy(cand, base / split))
             elif cand.is_file() and cand.name == f"{split}.tar.gz":
-                _check_svhn_archive(cand, split)
+                svhn.check_archive(cand, split)
                 copied.append(_copy(cand, base / cand.name))
     if not copied:
         raise StnlabError(f"{path} holds no SVHN split ({{train,test,extra}}/digitStruct.mat or *.tar.gz)")

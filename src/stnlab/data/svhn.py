@@ -28,6 +28,7 @@ from PIL import Image
 from torch import Tensor
 
 from stnlab.data.cache import load_arrays, save_arrays
+from stnlab.data.download import download_file
 from stnlab.data.paths import atomic_path, cache_root, data_root, file_fingerprint
 from stnlab.data.rng import make_key, permutation
 from stnlab.data.source import BatchSource
@@ -41,6 +42,7 @@ FORMAT = "v1"
 VAL_SIZE = 6000
 VAL_SEED = 0
 URL = "http://ufldl.stanford.edu/housenumbers/{split}.tar.gz"
+SPLITS = ("train", "test", "extra")
 _FIELDS = ("label", "left", "top", "width", "height")
 
 
@@ -155,6 +157,33 @@ def load_split(split: str, root: str | Path | None = None, cache_dir: str | Path
     return images, meta["labels"], int(meta["dropped"])
 
 
+def check_archive(path: Path, split: str) -> None:
+    """Raise unless ``path`` is a readable tar.gz holding ``<split>/digitStruct.mat``."""
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            names = {m.name.lstrip("./") for m in tar}
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise StnlabError(f"{path} is not a readable tar.gz ({err}); replace it") from None
+    if f"{split}/digitStruct.mat" not in names:
+        raise StnlabError(f"{path} holds no {split}/digitStruct.mat; use the SVHN format-1 {split}.tar.gz")
+
+
+def fetch_svhn(root: str | Path | None = None, splits: tuple[str, ...] = SPLITS, *, progress: bool = True) -> Path:
+    """Download the missing ``<split>.tar.gz`` archives into ``<root>/svhn`` (verified, atomic)."""
+    base = data_root(root) / "svhn"
+    for split in splits:
+        if (base / split / "digitStruct.mat").is_file() or (base / f"{split}.tar.gz").is_file():
+            continue
+        try:
+            download_file(
+                [URL.format(split=split)], base / f"{split}.tar.gz",
+                lambda p, s=split: check_archive(p, s), progress=progress,
+            )  # fmt: skip
+        except StnlabError as err:
+            raise StnlabError(f"{err}; {missing_message(root)}") from None
+    return base
+
+
 def missing_message(root: str | Path | None) -> str:
     """Where to put SVHN."""
     base = data_root(root) / "svhn"
@@ -177,9 +206,12 @@ class SVHNSource(BatchSource):
         root: str | Path | None = None,
         cache_dir: str | Path | None = None,
         seed: int = 0,
+        download: bool = False,
     ) -> None:
         super().__init__("svhn", split, seed)
-        names = ["test"] if split == "test" else ["train", "extra"]
+        names = ("test",) if split == "test" else ("train", "extra")
+        if download and split_location(names[0], root, cache_dir) is None:
+            fetch_svhn(root, names)
         parts = {n: load_split(n, root, cache_dir) for n in names}
         if parts[names[0]] is None:
             raise StnlabError(f"SVHN {names[0]} split not found; {missing_message(root)}")
@@ -225,4 +257,5 @@ def sequence_error(logits: Tensor, labels: Tensor) -> float:
     return 1.0 - sequence_correct(logits, labels).float().mean().item()
 
 
-__all__ = ["SVHNSource", "crop_box", "decode_split", "read_digitstruct", "sequence_correct", "sequence_error"]
+__all__ = ["SVHNSource", "check_archive", "crop_box", "decode_split", "fetch_svhn", "read_digitstruct",
+           "sequence_correct", "sequence_error"]  # fmt: skip
