@@ -67,3 +67,16 @@ def test_unknown_data_set_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["data", "fetch", "cifar"])
     assert exc.value.code == 2
+
+
+def test_prepare_builds_the_plankton_cache_once(tmp_path, capsys):
+    folder = tmp_path / "root" / "plankton" / "train" / "copepod"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.new("L", (40 + i, 30), 100).save(folder / f"{i}.jpg")
+    argv = ["prepare", "plankton", "--root", str(tmp_path / "root"), "--cache-dir", str(tmp_path / "c")]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "plankton: 3 images in 1 classes cached" in out
+    assert len(list((tmp_path / "c").glob("plankton-v1-*.npy"))) == 1
+    code, _, err = run(capsys, "prepare", "svhn", "--root", str(tmp_path / "root"))
+    assert code == 2 and "SVHN not found" in err

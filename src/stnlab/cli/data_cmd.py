@@ -1,4 +1,4 @@
-"""``stnlab data status|fetch|import``: inspect and fill the data root."""
+"""``stnlab data status|fetch|import|prepare``: inspect and fill the data root, build the caches."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    print(data.manage.prepare(args.name, args.root, args.cache_dir))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stnlab data`` and its sub-commands."""
     parser = subparsers.add_parser("data", help="inspect, fetch and import data sets")
@@ -43,3 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=data.manage.DATASETS)
     p.add_argument("path", help="folder (or archive) holding the data set's files")
     p.set_defaults(func=_import)
+    p = sub.add_parser("prepare", parents=[common], help="decode a data set into the cache now (plankton, svhn)")
+    p.add_argument("name", choices=data.manage.DATASETS)
+    p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
+    p.set_defaults(func=_prepare)

@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 from stnlab.data import mnist, plankton, svhn
-from stnlab.data.paths import atomic_path, data_root
+from stnlab.data.paths import atomic_path, cache_root, data_root
 from stnlab.errors import StnlabError
 
 DATASETS = ("mnist", "plankton", "svhn")
@@ -112,4 +112,22 @@ def import_data(name: str, path: str | Path, root: str | Path | None = None) -> 
     return copied
 
 
-__all__ = ["DATASETS", "fetch", "import_data", "status"]
+def prepare(name: str, root: str | Path | None = None, cache_dir: str | Path | None = None) -> str:
+    """Build the decoded cache of ``name`` now (before a multi-process run); returns a summary line."""
+    _check_name(name)
+    if name == "mnist":
+        sizes = [len(mnist.load_mnist(split, root)[0]) for split in mnist.COUNTS]
+        return f"mnist: {sizes[0]} train + {sizes[1]} test images (no cache needed)"
+    if name == "plankton":
+        arrays = plankton.load_plankton(root, cache_dir)
+        return (f"plankton: {len(arrays.labels)} images in {len(arrays.classes)} classes cached in "
+                f"{cache_root(cache_dir)} ({len(arrays.skipped)} unreadable skipped)")  # fmt: skip
+    loaded = {split: svhn.load_split(split, root, cache_dir) for split in svhn.SPLITS}
+    found = {k: v for k, v in loaded.items() if v is not None}
+    if not found:
+        raise StnlabError(f"SVHN not found; {svhn.missing_message(root)}")
+    parts = ", ".join(f"{k} {len(v[0])} (dropped {v[2]})" for k, v in found.items())
+    return f"svhn: {parts} cached in {cache_root(cache_dir)}"
+
+
+__all__ = ["DATASETS", "fetch", "import_data", "prepare", "status"]
