@@ -121,3 +121,14 @@ def test_bad_batch_arguments_raise_stnlab_error(kwargs):
 def test_unknown_split_is_refused():
     with pytest.raises(StnlabError, match="unknown split"):
         ToySource(10, split="dev")
+
+
+def test_dataloader_over_the_dataset_view_gives_the_same_batches():
+    from torch.utils.data import DataLoader
+
+    src = ToySource(30, split="test")
+    loaded = list(DataLoader(as_torch_dataset(src, epoch=2), batch_size=8))
+    direct = list(src.batches(8, epoch=2))
+    assert len(loaded) == len(direct) == 4
+    for (images, labels), batch in zip(loaded, direct):
+        assert torch.allclose(images, batch.images) and torch.equal(labels, batch.labels)
