@@ -50,7 +50,7 @@ def test_filter_noninvariance_rejects_translations():
 
 
 def test_one_layer_residual_follows_the_filters_invariance(digits):
-    rows = filter_check(digits, ["rot:45", "rot:90", "scale:2"], n_filters=8, steps=20)
+    rows = filter_check(digits, ["rot:45", "rot:90", "scale:2"], n_filters=8, steps=8)
     r = {(row["filters"], row["transform"]): row for row in rows}
     assert r["c4", "rot90"]["optimum"] < TINY  # 4-fold symmetric filters: exact at 90 degrees
     assert r["c4", "rot45"]["optimum"] > 0.25  # ... but not at 45
@@ -66,7 +66,7 @@ def test_one_layer_residual_follows_the_filters_invariance(digits):
 def test_two_channel_example_needs_the_channel_swap(digits):
     w = w_filter()
     assert not torch.allclose(torch.rot90(w, 2), w)  # "M" is not "W"
-    out = two_channel_example(digits, steps=20)
+    out = two_channel_example(digits, steps=8)
     assert out["spatial_only"]["optimum"] > 0.5
     assert out["spatial_only"]["inverse"] > 0.5
     assert out["with_permutation"]["inverse"] < TINY

@@ -6,7 +6,7 @@ when the filters are invariant to them; when ``T_h`` has an eigenvalue of modulu
 non-trivial network allows it. This package measures that on real networks and images:
 
 * :func:`alignment_residual` — per depth, transform and image: the residual without alignment, with the
-  analytic inverse, and at the optimum over a transform family (batched Adam from two starts);
+  analytic inverse, and at the optimum over a transform family (batched Levenberg-Marquardt from two starts);
 * :func:`filter_check`, :func:`filter_noninvariance`, :func:`two_channel_example` — the single-layer
   theorem on random, 90-degree-symmetric and isotropic filters, and the "W"/"M" channel-swap example;
 * :func:`compensation` — how much a trained ST's predicted transform undoes known input transforms;

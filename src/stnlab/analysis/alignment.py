@@ -119,6 +119,27 @@ def _weights(geo: LayerGeometry, q: Tensor, a_h: Tensor, start: Tensor, radius: 
     return ((back.norm(dim=-1) <= radius + 1e-6) & inside).float()
 
 
+def _family_jacobian(family: str, params: Tensor) -> tuple[Tensor, Tensor]:
+    """``family_matrix`` at ``params`` (``P x n``) and its derivative ``P x 3 x 3 x n`` (central differences
+    in float64: the maps are smooth and tiny, so this is exact to ~1e-10)."""
+    p = params.double()
+    n = p.shape[1]
+    eye = torch.eye(n, dtype=torch.float64) * 1e-5
+    plus = family_matrix(family, (p[:, None] + eye).reshape(-1, n)).view(-1, n, 3, 3)
+    minus = family_matrix(family, (p[:, None] - eye).reshape(-1, n)).view(-1, n, 3, 3)
+    jac = ((plus - minus) / 2e-5).permute(0, 2, 3, 1)  # P x 3 x 3 x n
+    return family_matrix(family, p).float(), jac.float()
+
+
+def _with_gradients(maps: Tensor) -> Tensor:
+    """``B x 3C x H x W``: the maps and their x/y derivatives per normalised unit (central differences)."""
+    h, w = maps.shape[-2:]
+    pad = F.pad(maps, (1, 1, 1, 1), mode="replicate")
+    gx = (pad[..., 1:-1, 2:] - pad[..., 1:-1, :-2]) * (w / 4)  # d/dx, x in [-1, 1] spans w pixels
+    gy = (pad[..., 2:, 1:-1] - pad[..., :-2, 1:-1]) * (h / 4)
+    return torch.cat([maps, gx, gy], dim=1)
+
+
 def align_maps(
     target: Tensor,
     moved: Tensor,
@@ -126,48 +147,64 @@ def align_maps(
     q: Tensor,
     weights: Tensor,
     family: str = "affine",
-    steps: int = 40,
-    lr: float = 0.05,
+    steps: int = 10,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Optimise ``T_g`` for many pairs at once; the core of :func:`alignment_residual`.
 
     ``target``: ``B x C x Q`` values of Γ_k(f) at the comparison points ``q`` (``Q x 2``, normalised layer
     coordinates); ``moved``: ``B x C x H x W`` maps Γ_k(T_h f); ``starts``: ``B x S x 3 x 3`` start
     matrices; ``weights``: ``B x Q`` (1 = compare). ``T_g = start @ family_matrix(family, p)`` with ``p``
-    zero at first, Adam on the summed squared relative errors for ``steps`` steps (learning rate decaying
-    linearly to a tenth). Returns ``(start_residuals B x S, best_residuals B, best_matrices B x 3 x 3)``;
-    the best is tracked per pair over every evaluated step, so it is never worse than any start.
+    zero at first, minimised by ``steps`` Levenberg-Marquardt iterations per pair (Gauss-Newton on the
+    bilinearly sampled maps with central-difference spatial gradients; a step is kept only when it lowers
+    that pair's error, else the damping grows). Returns ``(start_residuals B x S, best_residuals B,
+    best_matrices B x 3 x 3)``; errors only ever go down, so the best is never worse than any start.
     """
     b, s = starts.shape[:2]
-    n = family_size(family)
-    params = torch.zeros(b * s, n, requires_grad=True)
+    c, n = moved.shape[1], family_size(family)
+    stacked = _with_gradients(moved)  # B x 3C x H x W
     denom = (target.pow(2) * weights[:, None]).sum(dim=(1, 2)).clamp_min(1e-12)  # B
-    opt = torch.optim.Adam([params], lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - 0.9 * i / max(steps, 1))
-    best = torch.full((b, s), float("inf"))
-    best_m = starts.clone()
-    first = None
-    for step in range(steps + 1):
-        m = starts @ family_matrix(family, params).view(b, s, 3, 3)  # B x S x 3 x 3
-        grid = _apply(m, q)  # B x S x Q x 2
-        sampled = F.grid_sample(moved, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        err = (sampled - target[:, :, None]).pow(2).sum(dim=1)  # B x S x Q
-        rel = (err * weights[:, None]).sum(dim=2) / denom[:, None]  # B x S, squared relative error
-        with torch.no_grad():
-            if first is None:
-                first = rel.clone()
-            better = rel < best
-            best = torch.where(better, rel, best)
-            best_m = torch.where(better[..., None, None], m.detach(), best_m)
-        if step == steps:
-            break
-        opt.zero_grad(set_to_none=True)
-        rel.sum().backward()
-        opt.step()
-        sched.step()
-    pick = best.argmin(dim=1)  # B
+    starts_flat = starts.reshape(b * s, 3, 3)
+    qh = torch.cat([q, torch.ones_like(q[:, :1])], dim=1)  # Q x 3
+
+    def evaluate(p: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        fm, dfm = _family_jacobian(family, p)
+        m = (starts_flat @ fm).view(b, s, 3, 3)
+        dm = torch.einsum("pij,pjkn->pikn", starts_flat, dfm)[:, :2].reshape(b, s, 2, 3, n)  # d(2x3 rows)/dp
+        sampled = F.grid_sample(stacked, _apply(m, q), mode="bilinear", padding_mode="zeros", align_corners=False)
+        val, gx, gy = sampled[:, :c], sampled[:, c : 2 * c], sampled[:, 2 * c :]  # each B x C x S x Q
+        r = val - target[:, :, None]  # B x C x S x Q
+        loss = (r.pow(2).sum(1) * weights[:, None]).sum(-1) / denom[:, None]  # B x S
+        # channel sums first (the large dimension), then the small per-point 2 x n algebra
+        wq = weights[:, None, :, None, None]  # B x 1 x Q x 1 x 1
+        sxx, sxy, syy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)  # B x S x Q
+        struct = torch.stack([torch.stack([sxx, sxy], -1), torch.stack([sxy, syy], -1)], -2) * wq  # B S Q 2 2
+        rg = torch.stack([(gx * r).sum(1), (gy * r).sum(1)], -1)[..., None] * wq  # B x S x Q x 2 x 1
+        dg = torch.einsum("bsikn,qk->bsqin", dm, qh)  # B x S x Q x 2 x n: d(grid point)/d(params)
+        dgt = dg.transpose(-1, -2)  # B x S x Q x n x 2
+        hess = (dgt @ struct @ dg).sum(2)  # B x S x n x n
+        grad_p = (dgt @ rg).sum(2)[..., 0]  # B x S x n
+        return loss, m, hess, grad_p
+
+    params = torch.zeros(b, s, n)
+    loss, m, hess, grad_p = evaluate(params.view(-1, n))
+    first = loss.clone()
+    damping = torch.full((b, s), 1e-3)
+    eye = torch.eye(n)
+    for _ in range(steps):
+        diag = torch.diagonal(hess, dim1=-2, dim2=-1)  # B x S x n
+        system = hess + (damping[..., None] * diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12)[..., None] * eye
+        trial = params - torch.linalg.solve(system, grad_p[..., None])[..., 0]
+        t_loss, t_m, t_hess, t_grad = evaluate(trial.view(-1, n))
+        ok = t_loss < loss  # B x S
+        params = torch.where(ok[..., None], trial, params)
+        loss = torch.where(ok, t_loss, loss)
+        m = torch.where(ok[..., None, None], t_m, m)
+        hess = torch.where(ok[..., None, None], t_hess, hess)
+        grad_p = torch.where(ok[..., None], t_grad, grad_p)
+        damping = torch.where(ok, damping / 3, damping * 4).clamp(1e-7, 1e7)
+    pick = loss.argmin(dim=1)  # B
     rows = torch.arange(b)
-    return first.sqrt(), best[rows, pick].sqrt(), best_m[rows, pick]
+    return first.sqrt(), loss[rows, pick].sqrt(), m[rows, pick]
 
 
 def alignment_residual(
@@ -178,8 +215,7 @@ def alignment_residual(
     depths: Sequence[int] | None = None,
     family: str = "affine",
     radius: float = 0.8,
-    steps: int = 40,
-    lr: float = 0.05,
+    steps: int = 10,
     channel_permutation: Tensor | None = None,
     progress: bool = False,
 ) -> AlignmentResult:
@@ -235,7 +271,7 @@ def alignment_residual(
             moved = moved[:, channel_permutation]
         starts = torch.stack([identity(t), inv], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
         weights = w.repeat_interleave(n, dim=0)  # (T N) x Q
-        # pairs are independent (Adam is per-parameter), so chunks give the same result with less memory
+        # pairs are optimised independently, so chunks give the same result with less memory
         chunk = max(1, CHUNK_ELEMENTS // (2 * moved.shape[1] * max(q.shape[0], moved[0, 0].numel())))
         parts = [
             align_maps(
@@ -246,7 +282,6 @@ def alignment_residual(
                 weights[i : i + chunk],
                 family,
                 steps,
-                lr,
             )
             for i in range(0, n * t, chunk)
         ]

@@ -114,7 +114,7 @@ def filter_check(
     size: int = 9,
     seed: int = 0,
     radius: float = 0.8,
-    steps: int = 40,
+    steps: int = 10,
 ) -> list[dict]:
     """Rows ``{filters, transform, filter_noninvariance, none, inverse, optimum}`` (means over filters/images).
 
@@ -143,7 +143,7 @@ def w_filter() -> Tensor:
     return w - w.mean()
 
 
-def two_channel_example(images: Tensor, *, radius: float = 0.8, steps: int = 40) -> dict:
+def two_channel_example(images: Tensor, *, radius: float = 0.8, steps: int = 10) -> dict:
     """The "W"/"M" network: channel 0 detects W, channel 1 detects M (= W rotated 180 degrees).
 
     A 180-degree rotation of the input swaps what the channels see, so no spatial transform aligns the

@@ -34,7 +34,7 @@ def _align_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depths", nargs="+", type=int, default=None, help="depths to analyse (default: all usable)")
     p.add_argument("--family", default="affine", help="freedom of T_g around each start (default: affine)")
     p.add_argument("--radius", type=float, default=0.8, help="disk radius, normalised units (default: 0.8)")
-    p.add_argument("--steps", type=int, default=40, help="optimiser steps (default: 40)")
+    p.add_argument("--steps", type=int, default=10, help="Levenberg-Marquardt iterations (default: 10)")
 
 
 def register(subparsers: Any) -> None:
@@ -84,7 +84,7 @@ def register(subparsers: Any) -> None:
     f.add_argument("--filters", type=int, default=16, help="filters per kind (default: 16)")
     f.add_argument("--size", type=int, default=9, help="filter side in pixels (default: 9)")
     f.add_argument("--radius", type=float, default=0.8, help="disk radius, normalised units (default: 0.8)")
-    f.add_argument("--steps", type=int, default=40, help="optimiser steps (default: 40)")
+    f.add_argument("--steps", type=int, default=10, help="Levenberg-Marquardt iterations (default: 10)")
     _common(f, "output folder (required)")
     f.set_defaults(func=run_filters)
 
