@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file (default: best)")
     e.add_argument("--passes", type=int, default=None, help="transformed passes (default: 10 for R/T/S, else 1)")
     e.add_argument("--batch-size", type=int, default=None, help="evaluation batch size")
+    e.add_argument("--samples", type=int, default=0,
+                   help="evaluate only the first N samples of the split (quick checks; default: all)")
     _common_data_args(e)
     e.set_defaults(func=run_eval)
 
@@ -78,7 +81,7 @@ def run_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / cfg.dataset / f"{cfg.model}-s{cfg.seed}"
     rec = train(cfg, out, force=args.force, resume=args.resume, tensorboard=args.tensorboard,
                 progress=not args.no_progress, root=args.data_root, cache_dir=args.cache_dir)
-    if rec:
+    if rec and os.environ.get("RANK", "0") == "0":
         print(f"{cfg.model} on {cfg.dataset}: step {rec['step']} (epoch {rec['epoch']:.2f}), train loss "
               f"{rec['train_loss']:.4f}, train error {rec['train_error']:.4f}, val error {rec['val_error']:.4f}, "
               f"{rec['img_per_s']:.0f} img/s; run folder {out}")
@@ -91,10 +94,15 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.passes is not None and args.passes < 1:
         raise StnlabError(f"--passes must be >= 1, got {args.passes}")
+    if args.samples < 0:
+        raise StnlabError(f"--samples must be >= 0 (0: all), got {args.samples}")
     if args.batch_size is not None and args.batch_size < 1:
         raise StnlabError(f"--batch-size must be >= 1, got {args.batch_size}")
     res = evaluate_run(args.run_dir, split=args.split, which=args.checkpoint, passes=args.passes,
-                       batch_size=args.batch_size, root=args.data_root, cache_dir=args.cache_dir)
+                       batch_size=args.batch_size, root=args.data_root, cache_dir=args.cache_dir,
+                       max_samples=args.samples)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
     spread = f" +- {res['error_std']:.4f} over {res['passes']} passes" if res["passes"] > 1 else ""
     print(f"{res['model']} on {res['dataset']} ({args.checkpoint} checkpoint, step {res['step']}), "
           f"{res['split']} error {res['error']:.4f}{spread}, loss {res['loss']:.4f}, {res['num_samples']} samples")

@@ -111,23 +111,30 @@ def evaluate(model: nn.Module, source: Any, *, passes: int = 1, batch_size: int 
 
 def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best", passes: int | None = None,
                  batch_size: int | None = None, root: str | Path | None = None,
-                 cache_dir: str | Path | None = None, write: bool = True) -> dict[str, Any]:
-    """Evaluate a run folder's checkpoint on ``split``; write ``eval.json`` there (atomically) and return it."""
+                 cache_dir: str | Path | None = None, write: bool = True, max_samples: int = 0) -> dict[str, Any]:
+    """Evaluate a run folder's checkpoint on ``split``; write ``eval.json`` there (atomically) and return it.
+
+    ``which``: ``best``, ``last`` or a checkpoint path; ``passes`` defaults to :func:`default_passes`;
+    ``max_samples`` > 0 evaluates only the first that many samples of the split.
+    """
     from stnlab.data import make_source
     from stnlab.train.checkpoint import write_json
-    from stnlab.train.distributed import setup
+    from stnlab.train.distributed import setup, teardown
     from stnlab.train.loop import load_run_state
 
     run_dir = Path(run_dir)
     model, cfg, state = load_run_state(run_dir, which=which)
     d = setup(cfg.device, cfg.threads)
-    model.to(d.device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed)
-    passes = passes if passes is not None else default_passes(cfg.dataset)
-    result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
-                      dist_info=d, channels_last=cfg.channels_last)
+    try:
+        model.to(d.device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed)
+        passes = passes if passes is not None else default_passes(cfg.dataset)
+        result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
+                          dist_info=d, channels_last=cfg.channels_last, max_samples=max_samples)
+    finally:
+        teardown(d)
     out = {"run": str(run_dir), "model": cfg.model, "dataset": cfg.dataset, "checkpoint": which,
            "step": state["step"], "split": split, **result}
     if write and d.is_main:

@@ -26,7 +26,7 @@ from stnlab.train.config import RunConfig, load_config_json
 from stnlab.train.metrics import MetricsLog
 
 RESUME_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip",
-               "theta_bound", "val_every", "ckpt_every", "eval_batch_size", "threads", "device")
+               "theta_bound", "val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device")
 
 
 class TrainingDiverged(StnlabError):
@@ -181,7 +181,7 @@ def _train(cfg: RunConfig, model: nn.Module, out: Path, d: D.Dist, state: dict[s
 
     def save(name: str) -> None:
         if name == "last.pt" and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-            _diverged(cfg, out, step, math.nan, math.nan, d)
+            _diverged(cfg, out, step, "the weights are no longer finite")
         rngs = D.gather_objects(d, ckpt.rng_state())
         runs = D.gather_objects(d, running)
         if d.is_main:
@@ -237,7 +237,9 @@ def _train(cfg: RunConfig, model: nn.Module, out: Path, d: D.Dist, state: dict[s
                     [loss.detach(), _max_abs_theta(mats).to(loss.device), wrong.sum().to(loss.dtype)]).tolist()
                 bad = not math.isfinite(loss_v) or not theta_v <= cfg.theta_bound
                 if D.any_rank(d, bad):
-                    _diverged(cfg, out, step + 1, loss_v, theta_v, d)
+                    what = (f"loss is {loss_v}" if not math.isfinite(loss_v) else
+                            f"a transform entry reached |theta| = {theta_v:.3g} > theta_bound = {cfg.theta_bound:g}")
+                    _diverged(cfg, out, step + 1, what if bad else "another process diverged")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -261,11 +263,11 @@ def _train(cfg: RunConfig, model: nn.Module, out: Path, d: D.Dist, state: dict[s
     return last
 
 
-def _diverged(cfg: RunConfig, out: Path, step: int, loss: float, theta: float, d: D.Dist) -> None:
-    what = f"loss is {loss}" if not math.isfinite(loss) else f"a transform entry reached |theta| = {theta:.3g}"
+def _diverged(cfg: RunConfig, out: Path, step: int, what: str) -> None:
+    """Raise :class:`TrainingDiverged` naming the step, the cause, the kept checkpoint and the fix."""
     keep = f"{out / 'last.pt'} (the last good checkpoint) is kept" if (out / "last.pt").exists() else \
         "no checkpoint was written yet"
-    msg = (f"training diverged at step {step} ({what}; bound theta_bound={cfg.theta_bound:g}); {keep}; "
+    msg = (f"training diverged at step {step} ({what}); {keep}; "
            f"lower the loc-net learning rate, e.g. --set loc_lr_multiplier={cfg.loc_lr_multiplier * 0.1:g} "
            f"(or lr), then --resume or --force")
     raise TrainingDiverged(msg)

@@ -1,0 +1,109 @@
+"""Run config: defaults per data set, precedence, files, --set parsing, validation; lr schedule; groups."""
+
+import json
+
+import pytest
+import torch
+
+from stnlab.errors import StnlabError
+from stnlab.train import KEYS, build_config, lr_at, parse_sets, read_config_file
+from stnlab.train.config import load_config_json
+from stnlab.train.loop import build_model, make_optimizer
+
+torch.set_num_threads(2)
+
+
+def test_defaults_follow_the_papers_and_jaderberg():
+    mnist = build_config({"model": "STN-C0", "dataset": "mnist-rot"})
+    assert (mnist.optimizer, mnist.lr, mnist.batch_size, mnist.lr_decay) == ("sgd", 0.01, 256, 0.1)
+    assert mnist.loc_lr_multiplier == 1.0 and mnist.weight_decay == 0.0
+    svhn = build_config({"model": "STN-C0", "dataset": "svhn"})
+    assert svhn.loc_lr_multiplier == 0.1 and svhn.weight_decay == 5e-4
+
+
+def test_precedence_later_layers_win_and_values_are_typed(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("# a run\nmodel: STN-SL1\ndataset: mnist-rot\nlr: 0.1  # high\nmilestones: [0.3, 0.6]\n"
+                 "iterations: 2\nchannels_last: true\n")
+    cfg = build_config(read_config_file(f), {"seed": 3}, parse_sets(["lr=0.05", "steps=7", "loc_net=none"]))
+    assert (cfg.model, cfg.lr, cfg.seed, cfg.steps, cfg.iterations) == ("STN-SL1", 0.05, 3, 7, 2)
+    assert cfg.milestones == (0.3, 0.6) and cfg.channels_last is True and cfg.loc_net is None
+    assert isinstance(cfg.steps, int) and isinstance(cfg.lr, float)
+
+
+def test_json_round_trip(tmp_path):
+    cfg = build_config({"model": "CNN", "dataset": "mnist", "milestones": "0.2,0.9", "val_every": "5"})
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    assert load_config_json(tmp_path / "config.json") == cfg
+    assert set(cfg.to_dict()) == set(KEYS)
+
+
+@pytest.mark.parametrize(
+    "layer, fragment",
+    [
+        ({"bogus": 1}, "unknown config key 'bogus'; valid keys: model, dataset"),
+        ({"dataset": "cifar"}, "unknown dataset 'cifar'"),
+        ({"lr": "abc"}, "'lr': 'abc' is not a valid float"),
+        ({"lr": -1}, "must be a positive number"),
+        ({"batch_size": 2.5}, "not a valid int"),
+        ({"steps": 0}, "'steps'"),
+        ({"schedule": "warmup"}, "valid: step, constant, cosine"),
+        ({"optimizer": "lbfgs"}, "valid: sgd, adam"),
+        ({"milestones": "0.8,0.2"}, "increasing fractions"),
+        ({"channels_last": "maybe"}, "not a valid bool"),
+        ({"epochs": None}, "cannot be empty"),
+    ],
+)
+def test_bad_values_name_the_key(layer, fragment):
+    with pytest.raises(StnlabError) as err:
+        build_config({"model": "CNN", "dataset": "mnist-rot"}, layer)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_model_and_bad_set_syntax(tmp_path):
+    with pytest.raises(StnlabError, match="no model given; pass --model"):
+        build_config({"dataset": "mnist"})
+    with pytest.raises(StnlabError, match="is not key=value"):
+        parse_sets(["lr"])
+    with pytest.raises(StnlabError, match="unknown config key 'lrr' in --set; valid keys"):
+        parse_sets(["lrr=1"])
+    bad = tmp_path / "c.yaml"
+    bad.write_text("model: CNN\n  nested: 1\n")
+    with pytest.raises(StnlabError, match="c.yaml:2: expected 'key: value'"):
+        read_config_file(bad)
+    (tmp_path / "c.json").write_text('{"model": "CNN", "speed": 3}')
+    with pytest.raises(StnlabError, match="unknown key"):
+        read_config_file(tmp_path / "c.json")
+    (tmp_path / "c.txt").write_text("model: CNN\n")
+    with pytest.raises(StnlabError, match="use .json, .yaml or .yml"):
+        read_config_file(tmp_path / "c.txt")
+
+
+def test_step_schedule_decays_by_ten_at_the_milestones():
+    cfg = build_config({"model": "CNN", "dataset": "mnist", "milestones": [0.5, 0.75]})
+    lrs = [lr_at(cfg, s, 100) for s in range(100)]
+    assert lrs[0] == lrs[49] == 0.01
+    assert lrs[50] == pytest.approx(1e-3) and lrs[74] == pytest.approx(1e-3)
+    assert lrs[75] == pytest.approx(1e-4) and lrs[99] == pytest.approx(1e-4)
+    cos = cfg.replace(schedule="cosine")
+    assert lr_at(cos, 0, 100) == 0.01 and lr_at(cos, 50, 100) == pytest.approx(0.005)
+
+
+def test_loc_nets_train_at_the_multiplied_rate_and_groups_partition_the_parameters():
+    cfg = build_config({"model": "STN-SL1", "dataset": "mnist-rot", "loc_lr_multiplier": 0.1})
+    model = build_model(cfg)
+    opt = make_optimizer(cfg, model)
+    ids = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters()) and len(ids) == len(set(ids))
+    rates = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert rates["classifier"] == 0.01 and rates["st0"] == pytest.approx(0.001)
+    loc = {id(p) for p in model.localization_parameters()}
+    assert {id(p) for g in opt.param_groups if g["name"] != "classifier" for p in g["params"]} == loc
+
+
+def test_build_model_is_seeded():
+    cfg = build_config({"model": "STN-C0", "dataset": "mnist-rot", "seed": 5})
+    a, b = build_model(cfg), build_model(cfg)
+    c = build_model(cfg.replace(seed=6))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))

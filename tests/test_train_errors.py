@@ -1,0 +1,140 @@
+"""Every bad input of `stnlab train` / `stnlab eval` gives one clear line and exit code 2 (no traceback)."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import stnlab.train.evaluation as evaluation
+from stnlab.cli import main
+from stnlab.train import build_config, build_model, load_checkpoint, save_checkpoint
+from stnlab.train.checkpoint import write_json
+
+torch.set_num_threads(2)
+DATA = os.environ.get("STNLAB_DATA")
+needs_data = pytest.mark.skipif(not DATA, reason="STNLAB_DATA is not set (real MNIST needed)")
+TINY = ["--set", "batch_size=16", "--set", "val_samples=64", "--set", "eval_batch_size=64", "--no-progress"]
+
+
+def cli_error(capsys, *argv: str) -> str:
+    """Run the CLI in-process; assert exit 2 and a one-line error; return that line."""
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert err.startswith("stnlab: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def make_run(folder: Path, model: str = "STN-C0", saved_as: str | None = None, **keys) -> Path:
+    """A run folder written by hand (config.json + best.pt/last.pt), without training."""
+    cfg = build_config({"model": model, "dataset": "mnist-rot", **keys})
+    folder.mkdir(parents=True)
+    write_json(folder / "config.json", cfg.to_dict())
+    other = build_config({"model": saved_as or model, "dataset": "mnist-rot"})
+    net = build_model(other)
+    for name in ("best.pt", "last.pt"):
+        save_checkpoint(folder / name, {"model_name": other.model, "dataset": other.dataset, "step": 0,
+                                        "config": other.to_dict(), "model": net.state_dict()})
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--model", "STN-X9", "--dataset", "mnist-rot"], "unknown model 'STN-X9'; valid: CNN"),
+        (["--model", "CNN", "--dataset", "cifar"], "unknown dataset 'cifar'; valid:"),
+        (["--model", "CNN", "--dataset", "mnist", "--set", "colour=red"], "unknown config key 'colour'"),
+        (["--model", "CNN", "--dataset", "mnist", "--set", "lr=fast"], "'lr': 'fast' is not a valid float"),
+        (["--model", "CNN", "--dataset", "mnist", "--set", "batch_size=0"], "must be a positive number"),
+        (["--model", "STN-C0", "--dataset", "mnist", "--set", "family=shear"], "unknown transform family"),
+        (["--dataset", "mnist"], "no model given; pass --model"),
+        (["--model", "CNN", "--dataset", "mnist", "--config", "nope.yaml"], "cannot read config file nope.yaml"),
+    ],
+)
+def test_bad_train_input(capsys, tmp_path, args, fragment):
+    out = tmp_path / "run"
+    err = cli_error(capsys, "train", *TINY, "--out", out, *args)
+    assert fragment in err
+    assert not out.exists()  # nothing written for a rejected command
+
+
+def test_existing_run_folder_is_never_overwritten_silently(capsys, tmp_path):
+    run = make_run(tmp_path / "run")
+    before = (run / "best.pt").read_bytes()
+    err = cli_error(capsys, "train", "--model", "CNN", "--dataset", "mnist", "--out", run, *TINY)
+    assert "already exists; pass --resume to continue it or --force" in err
+    assert (run / "best.pt").read_bytes() == before
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    err = cli_error(capsys, "train", "--model", "CNN", "--dataset", "mnist", "--out", tmp_path / "notes",
+                    "--force", *TINY)
+    assert "not a run folder; --force only overwrites run folders" in err
+    err = cli_error(capsys, "train", "--out", tmp_path / "notes", "--resume", "--no-progress")
+    assert "is not a run folder" in err or "not found" in err
+
+
+def test_resume_cannot_change_the_model(capsys, tmp_path):
+    run = make_run(tmp_path / "run")
+    err = cli_error(capsys, "train", "--out", run, "--resume", "--set", "family=rotation", "--no-progress")
+    assert "cannot change family when resuming" in err
+
+
+def test_truncated_checkpoint_names_the_file(capsys, tmp_path):
+    run = make_run(tmp_path / "run")
+    data = (run / "best.pt").read_bytes()
+    (run / "best.pt").write_bytes(data[: len(data) // 2])
+    err = cli_error(capsys, "eval", run)
+    assert f"checkpoint {run / 'best.pt'} is truncated or corrupt" in err
+    (run / "last.pt").write_bytes(b"")
+    err = cli_error(capsys, "train", "--out", run, "--resume", "--no-progress")
+    assert "last.pt is truncated or corrupt" in err
+    assert not (run / "eval.json").exists()
+
+
+def test_checkpoint_of_another_model(capsys, tmp_path):
+    run = make_run(tmp_path / "run", model="STN-C0", saved_as="CNN")
+    err = cli_error(capsys, "eval", run, "--checkpoint", "best")
+    assert "holds model 'CNN' on 'mnist-rot', but the run expects 'STN-C0'" in err
+    run2 = make_run(tmp_path / "run2", model="STN-C0", family="rotation")  # same name, other weights
+    save_checkpoint(run2 / "best.pt", {**load_checkpoint(run / "best.pt"), "model_name": "STN-C0",
+                                       "model": build_model(build_config({"model": "STN-C0",
+                                                                          "dataset": "mnist-rot"})).state_dict()})
+    err = cli_error(capsys, "eval", run2)
+    assert "does not fit this model" in err
+
+
+def test_eval_of_a_missing_run(capsys, tmp_path):
+    err = cli_error(capsys, "eval", tmp_path / "nothing")
+    assert "config.json not found; is" in err
+
+
+@needs_data
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(capsys, tmp_path, monkeypatch):
+    real, calls = evaluation.compute_loss, {"n": 0}
+
+    def poisoned(logits, labels):
+        loss, wrong = real(logits, labels)
+        if torch.is_grad_enabled():  # training steps only
+            calls["n"] += 1
+            if calls["n"] == 6:
+                return loss * float("nan"), wrong
+        return loss, wrong
+
+    monkeypatch.setattr(evaluation, "compute_loss", poisoned)
+    run = tmp_path / "run"
+    err = cli_error(capsys, "train", "--model", "STN-C0", "--dataset", "mnist-rot", "--out", run,
+                    "--steps", "10", "--set", "ckpt_every=5", *TINY)
+    assert "training diverged at step 6 (loss is nan)" in err and "loc_lr_multiplier=0.1" in err
+    assert f"{run / 'last.pt'} (the last good checkpoint) is kept" in err
+    state = load_checkpoint(run / "last.pt")
+    assert state["step"] == 5 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+@needs_data
+def test_exploding_transform_stops_the_run(capsys, tmp_path):
+    err = cli_error(capsys, "train", "--model", "STN-C0", "--dataset", "mnist-rot", "--out", tmp_path / "r",
+                    "--steps", "3", "--set", "theta_bound=0.5", *TINY)
+    assert "training diverged at step 1 (a transform entry reached |theta| = 1" in err
+    assert "no checkpoint was written yet" in err
