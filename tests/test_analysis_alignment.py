@@ -54,6 +54,17 @@ def test_geometry_of_the_mnist_backbone():
     assert geos[2].a == pytest.approx(40 / 60) and geos[2].b == pytest.approx(0.0)
 
 
+def test_geometry_of_string_padding_matches_numbers():
+    def geo(p1, p2):
+        stages = [nn.Sequential(nn.Conv2d(1, 2, 5, padding=p1), nn.MaxPool2d(2)), nn.Conv2d(2, 2, 3, padding=p2)]
+        return [(g.map_size, g.jump, g.a, g.b) for g in layer_geometries(stages, (1, 21, 21))]
+
+    assert geo("same", "same") == geo(2, 1) and geo("valid", "valid") == geo(0, 0)
+    same = geo("same", "same")
+    assert same[1][:2] == (10, 2) and same[1][3] != pytest.approx(0.0)  # the pool drops the last column
+    assert same[2][0] == 10 and same[2][2:] == same[1][2:]  # a 'same' conv keeps the grid
+
+
 def test_whole_pixel_translation_aligns_exactly_at_every_depth(random_result):
     r = random_result
     assert r.depths == [0, 1, 2]

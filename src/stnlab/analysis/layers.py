@@ -65,12 +65,15 @@ def _walk(module: nn.Module, start: float, jump: float, n: int) -> tuple[float, 
         for child in children:
             start, jump, n = _walk(child, start, jump, n)
         return start, jump, n
-    if not isinstance(module, _SPATIAL) or isinstance(module.padding, str):
-        return start, jump, n  # pointwise layers and 'same'/'valid'-string convs keep the grid
-    k, p = _pair(module.kernel_size), _pair(module.padding)
-    s = _pair(module.stride if module.stride else module.kernel_size)
+    if not isinstance(module, _SPATIAL):
+        return start, jump, n  # pointwise layers (activations, norms, dropout) keep the grid
+    k, s = _pair(module.kernel_size), _pair(module.stride if module.stride else module.kernel_size)
     d = _pair(getattr(module, "dilation", 1))
-    span = n + 2 * p - d * (k - 1) - 1
+    if isinstance(module.padding, str):  # 'valid' = no padding; 'same' (stride 1) pads d (k - 1) / 2
+        p = 0 if module.padding == "valid" else d * (k - 1) / 2
+    else:
+        p = _pair(module.padding)
+    span = int(n + 2 * p - d * (k - 1) - 1)
     n_out = (-(-span // s) if getattr(module, "ceil_mode", False) else span // s) + 1
     return start + ((k - 1) * d / 2 - p) * jump, jump * s, n_out
 
