@@ -252,7 +252,7 @@ def alignment_residual(
     moved_feats = feature_maps(stages, moved_in, depths)
     out = {k: [] for k in ("none", "inverse", "optimum", "matrices")}
     points = []
-    for d in tqdm(depths, desc="alignment", unit="depth", disable=not progress):
+    for d in depths:
         geo = geos[d]
         idx, q = _layer_points(geo, radius)
         inv = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-d resolution
@@ -283,7 +283,7 @@ def alignment_residual(
                 family,
                 steps,
             )
-            for i in range(0, n * t, chunk)
+            for i in tqdm(range(0, n * t, chunk), desc=f"alignment depth {d}", unit="chunk", disable=not progress)
         ]
         first, best, best_m = (torch.cat(x) for x in zip(*parts))
         out["none"].append(first[:, 0].view(t, n))
