@@ -11,6 +11,7 @@ per-image canonical pose ``C_i``, so its parameter is ``-applied + c_i``:
 * **authors' statistic** (Finnveden et al.): the per-class standard deviation of ``applied + predicted``
   (degrees for rotations), averaged over classes — small when every image of a class is brought to one
   pose; ``baseline_std`` is the same statistic with no compensation (the spread of the applied values).
+  It includes the natural pose spread of a class: a perfect per-image aligner is not at 0.
 
 Parameters are those of the warp matrices in *input* normalised coordinates: rotation angle (degrees),
 log-scale, or ``tx`` in input pixels. An ST that acts on layer-X feature maps predicts a matrix in layer-X
