@@ -147,3 +147,17 @@ def test_batches_val_plain_and_train_augmented_by_the_returned_matrix(data_root)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not torch.equal(tb.images, next(train.batches(256, epoch=1)).images)
+
+
+def test_strict_also_refuses_a_cache_built_with_skipped_files(folder, tmp_path):
+    (folder / "plankton" / "train" / "beta" / "broken.jpg").write_bytes(b"no jpeg")
+    with pytest.warns(UserWarning):
+        assert load_plankton(folder, tmp_path / "c").skipped == ["beta/broken.jpg"]
+    with pytest.raises(StnlabError, match="beta/broken.jpg .* not readable images"):
+        load_plankton(folder, tmp_path / "c", strict=True)
+
+
+def test_a_source_without_class_folders_is_refused(tmp_path):
+    (tmp_path / "plankton" / "train").mkdir(parents=True)
+    with pytest.raises(StnlabError, match="holds no class folders"):
+        load_plankton(tmp_path, tmp_path / "c")

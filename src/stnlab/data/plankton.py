@@ -132,19 +132,19 @@ def decode(location: Path, strict: bool = False) -> PlanktonArrays:
             if strict:
                 raise StnlabError(f"{location}: {cls}/{name} is not a readable image ({err}); remove it") from None
             skipped.append(f"{cls}/{name}")
+    if not per_class:
+        raise StnlabError(f"{location} holds no class folders; lay the images out as train/<class>/<id>.jpg")
     empty = sorted(c for c, items in per_class.items() if not items)
-    if empty or not per_class:
-        raise StnlabError(
-            f"{location}: class folder(s) {', '.join(empty) or '(none at all)'} hold no readable image; "
-            f"remove them or add images"
-        )
+    if empty:
+        raise StnlabError(f"{location}: class folder(s) {', '.join(empty)} hold no readable image; "
+                          f"remove them or add images")  # fmt: skip
     if skipped:
         warnings.warn(f"{location}: skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}", stacklevel=2)
     classes = sorted(per_class)
-    items = [(c, n, a) for i, c in enumerate(classes) for n, a in sorted(per_class[c], key=lambda t: t[0])]
-    images = np.stack([a for _, _, a in items])  # N x 95 x 95
-    labels = np.array([classes.index(c) for c, _, _ in items], dtype=np.int64)
-    return PlanktonArrays(images, labels, classes, [f"{c}/{n}" for c, n, _ in items], skipped)
+    items = [(i, c, n, a) for i, c in enumerate(classes) for n, a in sorted(per_class[c], key=lambda t: t[0])]
+    images = np.stack([a for *_, a in items])  # N x 95 x 95
+    labels = np.array([i for i, *_ in items], dtype=np.int64)
+    return PlanktonArrays(images, labels, classes, [f"{c}/{n}" for _, c, n, _ in items], skipped)
 
 
 def load_plankton(
@@ -161,6 +161,9 @@ def load_plankton(
         cached = load_arrays(base)
     images, meta = cached
     labels, classes, names, skipped = (meta[k] for k in ("labels", "classes", "names", "skipped"))
+    if strict and len(skipped):
+        raise StnlabError(f"{location}: {skipped[0]} (and {len(skipped) - 1} more) are not readable images; "
+                          f"remove them")  # fmt: skip
     return PlanktonArrays(images, labels, classes.tolist(), names.tolist(), skipped.tolist())
 
 

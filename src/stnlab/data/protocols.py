@@ -24,8 +24,9 @@ A test (or val) "pass" ``p`` is ``epoch=p``; the papers' test error is the mean 
 Params (``return_params=True``), all ``(B,)`` unless stated: ``angle`` (radians, content turned
 counter-clockwise on screen), ``scale`` (content magnification), ``tx``, ``ty`` (content shift, normalised
 units of the output canvas, + = right/down), ``matrix`` (``B x 3 x 3``: the *sampling* matrix, the map
-from output to input coordinates; ``stnlab.geometry.warp(centred digit, matrix)`` gives the image). With y pointing down, a
-counter-clockwise turn on screen is the matrix ``rotation_matrix(-angle)``, so the content map is
+from output to input coordinates; ``stnlab.geometry.warp(centred digit, matrix)`` gives the image).
+With y pointing down, a counter-clockwise turn on screen is the matrix ``rotation_matrix(-angle)``, so
+the content map is
 ``affine_matrix(-angle, scale, (tx, ty))`` and ``matrix`` is its inverse (for mnist-rot simply
 ``rotation_matrix(angle)``; ``warp(image, rotation_matrix(-angle))`` undoes it). T/S also give
 ``clutter_index`` (``B x 6``, indices into ``source.clutter_pool``).
