@@ -139,7 +139,9 @@ def split_location(split: str, root: str | Path | None, cache_dir: str | Path | 
     return inner if inner.is_dir() else target
 
 
-def load_split(split: str, root: str | Path | None = None, cache_dir: str | Path | None = None):
+def load_split(
+    split: str, root: str | Path | None = None, cache_dir: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray, int] | None:
     """``(crops memmap, labels, dropped)`` of an SVHN split (decoded once, then from the cache), or None."""
     folder = split_location(split, root, cache_dir)
     if folder is None:
