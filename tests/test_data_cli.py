@@ -80,3 +80,15 @@ def test_prepare_builds_the_plankton_cache_once(tmp_path, capsys):
     assert len(list((tmp_path / "c").glob("plankton-v1-*.npy"))) == 1
     code, _, err = run(capsys, "prepare", "svhn", "--root", str(tmp_path / "root"))
     assert code == 2 and "SVHN not found" in err
+
+
+def test_show_writes_a_grid_of_the_protocol_images(data_root, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    code, text, _ = run(capsys, "show", "mnist-trans", "--root", str(data_root), "--n", "10", "--out", str(out))
+    assert code == 0 and "10 mnist-trans test images" in text
+    grid = Image.open(out)
+    assert grid.size == (8 * 62, 2 * 62) and grid.mode == "L"
+    code, _, err = run(capsys, "show", "mnist", "--root", str(data_root), "--out", str(tmp_path / "x.gif"))
+    assert code == 2 and "must end in .png" in err and not (tmp_path / "x.gif").exists()
+    code, _, err = run(capsys, "show", "cifar", "--root", str(data_root), "--out", str(tmp_path / "y.png"))
+    assert code == 2 and "unknown dataset 'cifar'" in err

@@ -1,10 +1,11 @@
-"""``stnlab data status|fetch|import|prepare``: inspect and fill the data root, build the caches."""
+"""``stnlab data status|fetch|import|prepare|show``: inspect and fill the data root, build caches, look."""
 
 from __future__ import annotations
 
 import argparse
 
 from stnlab import data
+from stnlab.errors import StnlabError
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -31,6 +32,36 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from stnlab.data.paths import atomic_path
+
+    if args.n < 1:
+        raise StnlabError(f"--n must be at least 1, got {args.n}")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise StnlabError(f"--out {out} must end in .png or .jpg")
+    source = data.make_source(args.dataset, args.split, root=args.root, cache_dir=args.cache_dir, seed=args.seed)
+    batch = next(source.batches(args.n, epoch=args.epoch))
+    images = (batch.images.clamp(0, 1) * 255).round().byte()  # B x C x H x W
+    cols = min(len(images), 8)
+    rows = -(-len(images) // cols)
+    c, h, w = images.shape[1:]
+    grid = np.zeros((rows * (h + 2), cols * (w + 2), c), dtype=np.uint8)
+    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
+        y, x = divmod(i, cols)
+        grid[y * (h + 2) + 1 : y * (h + 2) + 1 + h, x * (w + 2) + 1 : x * (w + 2) + 1 + w] = img
+    with atomic_path(out) as tmp:
+        Image.fromarray(grid[..., 0] if c == 1 else grid).save(tmp, format="PNG" if out.suffix == ".png" else "JPEG")
+    print(f"wrote {out}: {len(images)} {args.dataset} {args.split} images (epoch {args.epoch}), "
+          f"labels {batch.labels.tolist()}")  # fmt: skip
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stnlab data`` and its sub-commands."""
     parser = subparsers.add_parser("data", help="inspect, fetch and import data sets")
@@ -52,3 +83,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=data.manage.DATASETS)
     p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
     p.set_defaults(func=_prepare)
+    p = sub.add_parser("show", parents=[common], help="save a grid of a data set's images (as models see them)")
+    p.add_argument("dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, plankton or svhn")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--epoch", type=int, default=0, help="epoch (test pass) whose transforms to show")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, default=16, help="number of images")
+    p.add_argument("--out", default="samples.png", help="PNG or JPEG file to write")
+    p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
+    p.set_defaults(func=_show)
