@@ -50,11 +50,13 @@ def test_filter_noninvariance_rejects_translations():
 
 
 def test_one_layer_residual_follows_the_filters_invariance(digits):
-    rows = filter_check(digits, ["rot:45", "rot:90", "scale:2"], n_filters=8, steps=8)
+    rows = filter_check(digits, ["rot:45", "rot:90", "rot:30", "scale:2"], n_filters=8, steps=8)
     r = {(row["filters"], row["transform"]): row for row in rows}
     assert r["c4", "rot90"]["optimum"] < TINY  # 4-fold symmetric filters: exact at 90 degrees
     assert r["c4", "rot45"]["optimum"] > 0.25  # ... but not at 45
     assert r["radial", "rot45"]["optimum"] < 0.08  # isotropic: small for any angle
+    assert r["radial", "rot30"]["optimum"] < 0.08
+    assert r["c4", "rot30"]["optimum"] > 0.25
     assert r["radial", "rot90"]["optimum"] < TINY
     for t in ("rot45", "rot90"):
         assert r["random", t]["optimum"] > 0.5
