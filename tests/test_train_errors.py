@@ -138,3 +138,14 @@ def test_exploding_transform_stops_the_run(capsys, tmp_path):
                     "--steps", "3", "--set", "theta_bound=0.5", *TINY)
     assert "training diverged at step 1 (a transform entry reached |theta| = 1" in err
     assert "no checkpoint was written yet" in err
+
+
+def test_tensorboard_flag_without_the_package(capsys, tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        out = tmp_path / "run"
+        err = cli_error(capsys, "train", *TINY, "--model", "CNN", "--dataset", "mnist", "--out", out, "--tensorboard")
+        assert "--tensorboard needs the tensorboard package" in err and not out.exists()
+    else:
+        pytest.skip("tensorboard is installed, so --tensorboard works")

@@ -64,7 +64,7 @@ class RunConfig:
     seed: int = 0
     data_seed: int = 0
     threads: int = 0
-    channels_last: bool = False
+    channels_last: bool = True
     device: str = "auto"
     theta_bound: float = 1e3
 

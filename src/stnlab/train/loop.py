@@ -23,7 +23,7 @@ from stnlab.train import checkpoint as ckpt
 from stnlab.train import distributed as D
 from stnlab.train import evaluation as E
 from stnlab.train.config import RunConfig, load_config_json
-from stnlab.train.metrics import MetricsLog
+from stnlab.train.metrics import MetricsLog, require_tensorboard
 
 RESUME_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip",
                "theta_bound", "val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device")
@@ -117,6 +117,8 @@ def train(cfg: RunConfig | None, out_dir: str | Path, *, force: bool = False, re
     from stnlab.data import make_source
 
     out = Path(out_dir)
+    if tensorboard:
+        require_tensorboard()  # fail before anything is written
     ckpt.prepare_run_folder(out, force=force, resume=resume)
     state = None
     if resume:

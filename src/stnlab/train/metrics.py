@@ -49,13 +49,18 @@ class MetricsLog:
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.history))
 
 
-def _summary_writer(folder: Path) -> Any:
+def require_tensorboard() -> Any:
+    """The ``SummaryWriter`` class; StnlabError naming the fix when tensorboard is not installed."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise StnlabError("--tensorboard needs the tensorboard package; install it with "
                           "'pip install tensorboard -c constraints.txt' or drop --tensorboard") from None
-    return SummaryWriter(str(folder))
+    return SummaryWriter
+
+
+def _summary_writer(folder: Path) -> Any:
+    return require_tensorboard()(str(folder))
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -65,4 +70,4 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-__all__ = ["DETERMINISTIC_KEYS", "MetricsLog", "read_metrics"]
+__all__ = ["DETERMINISTIC_KEYS", "MetricsLog", "read_metrics", "require_tensorboard"]
