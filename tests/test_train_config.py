@@ -107,3 +107,19 @@ def test_build_model_is_seeded():
     c = build_model(cfg.replace(seed=6))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+
+
+def test_force_clears_only_what_stnlab_wrote(tmp_path):
+    from stnlab.train.checkpoint import clear_run_folder, prepare_run_folder
+
+    run = tmp_path / "run"
+    (run / "tb").mkdir(parents=True)
+    for name in ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "notes.txt"):
+        (run / name).write_text("x")
+    with pytest.raises(StnlabError, match="already exists"):
+        prepare_run_folder(run, force=False, resume=False)
+    prepare_run_folder(run, force=True, resume=False)
+    clear_run_folder(run)
+    assert [p.name for p in run.iterdir()] == ["notes.txt"]
+    prepare_run_folder(tmp_path / "new", force=False, resume=False)  # a fresh folder is fine
+    assert not (tmp_path / "new").exists()  # ... and checking it writes nothing
