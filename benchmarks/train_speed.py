@@ -9,7 +9,8 @@ For each model and setting (threads x channels_last) it reports:
 * ``step``: forward + backward + SGD step on batches rendered beforehand (the model's cost alone);
 * ``data``: rendering rate of the mnist-rot training source (the data pipeline alone);
 * ``loop``: ``stnlab.train.train`` end to end (``img_per_s`` of its metrics record: data + step, no
-  validation), which is what ``stnlab train`` shows.
+  validation), which is what ``stnlab train`` shows; with batches rendered inline (``prefetch`` 0) and
+  two batches ahead in a background thread (``prefetch`` 2, the default).
 
 Each figure is the median of ``--repeats`` timings after one warm-up. A busy machine gives lower and
 noisier numbers; run it on an idle one.
@@ -65,11 +66,12 @@ def time_data(batch_size: int, steps: int, repeats: int) -> float:
     return statistics.median(one_pass(e + 1) for e in range(repeats))
 
 
-def time_loop(model_name: str, threads: int, channels_last: bool, batch_size: int, steps: int) -> float:
+def time_loop(model_name: str, threads: int, channels_last: bool, batch_size: int, steps: int,
+              prefetch: int) -> float:
     """img/s reported by the training loop itself (one record at the end, tiny validation)."""
     cfg = build_config({"model": model_name, "dataset": "mnist-rot", "steps": steps, "batch_size": batch_size,
                         "threads": threads, "channels_last": channels_last, "val_samples": 100,
-                        "eval_batch_size": 100, "ckpt_every": 0})
+                        "eval_batch_size": 100, "ckpt_every": 0, "prefetch": prefetch})
     with tempfile.TemporaryDirectory() as tmp:
         train(cfg, f"{tmp}/run", progress=False)
         return read_metrics(Path(tmp) / "run" / "metrics.jsonl")[-1]["img_per_s"]
@@ -90,14 +92,14 @@ def main() -> None:
     print(f"torch {torch.__version__}, batch {args.batch_size}, {args.steps} steps per timing, "
           f"median of {args.repeats}\n")
     print(f"data (mnist-rot rendering, 1 process): {time_data(args.batch_size, args.steps, args.repeats):.0f} img/s\n")
-    print("| model | threads | channels_last | step img/s | loop img/s |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| model | threads | channels_last | step img/s | loop img/s, prefetch 0 | loop img/s, prefetch 2 |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in args.models:
         for threads in args.threads:
             for cl in (False, True):
                 step = time_steps(name, threads, cl, batches, args.repeats)
-                loop = time_loop(name, threads, cl, args.batch_size, args.steps)
-                print(f"| {name} | {threads} | {cl} | {step:.0f} | {loop:.0f} |", flush=True)
+                loops = [time_loop(name, threads, cl, args.batch_size, args.steps, p) for p in (0, 2)]
+                print(f"| {name} | {threads} | {cl} | {step:.0f} | {loops[0]:.0f} | {loops[1]:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class RunConfig:
     ``theta_bound`` is the guard: a transform matrix entry with ``|entry| > theta_bound`` (or not
     finite) stops the run. ``val_every``/``ckpt_every`` count optimizer steps (0: only at epoch ends).
     ``val_samples`` > 0 validates on the first that many validation samples only (0: all).
+    ``prefetch`` batches are rendered ahead in a background thread (0: render inline).
     ``threads`` 0 means all cores (divided among the processes of a machine under torchrun).
     """
 
@@ -65,6 +66,7 @@ class RunConfig:
     data_seed: int = 0
     threads: int = 0
     channels_last: bool = True
+    prefetch: int = 0
     device: str = "auto"
     theta_bound: float = 1e3
 
@@ -170,7 +172,7 @@ def _check(cfg: RunConfig) -> None:
         if not (value > 0 and math.isfinite(value)):
             raise bad(key, "must be a positive number")
     for key in ("momentum", "weight_decay", "grad_clip", "val_every", "ckpt_every", "threads",
-                "loc_lr_multiplier", "seed", "data_seed", "val_samples"):
+                "loc_lr_multiplier", "seed", "data_seed", "val_samples", "prefetch"):
         value = getattr(cfg, key)
         if not (value >= 0 and math.isfinite(value)):
             raise bad(key, "must be >= 0")

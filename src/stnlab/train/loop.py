@@ -24,9 +24,11 @@ from stnlab.train import distributed as D
 from stnlab.train import evaluation as E
 from stnlab.train.config import RunConfig, load_config_json
 from stnlab.train.metrics import MetricsLog, require_tensorboard
+from stnlab.train.prefetch import prefetch
 
 RESUME_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip",
-               "theta_bound", "val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device")
+               "theta_bound", "val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device",
+               "prefetch")
 
 
 class TrainingDiverged(StnlabError):
@@ -164,7 +166,10 @@ def _train(cfg: RunConfig, model: nn.Module, out: Path, d: D.Dist, state: dict[s
     history: list[dict[str, Any]] = []
     if state is not None:
         ckpt.load_model_state(model, state, out / "last.pt")
+        fresh = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         optimizer.load_state_dict(state["optimizer"])
+        for group, settings in zip(optimizer.param_groups, fresh):  # the config's hyperparameters win
+            group.update(settings)
         step, best = state["step"], dict(state["best"])
         history, wall0 = list(state["history"]), float(state["wall_time"])
         rngs, runs = state["rng"], state["running"]
@@ -226,8 +231,9 @@ def _train(cfg: RunConfig, model: nn.Module, out: Path, d: D.Dist, state: dict[s
             bar = tqdm(total=min(nb, total - epoch * nb) * cfg.batch_size, initial=b0 * cfg.batch_size,
                        desc=f"epoch {epoch + 1}", unit="img", unit_scale=True, leave=False, disable=not show,
                        dynamic_ncols=True)
-            for batch in train_src.batches(per_rank, epoch=epoch, drop_last=True, rank=d.rank,
-                                           world_size=d.world_size, start_batch=b0):
+            batches = train_src.batches(per_rank, epoch=epoch, drop_last=True, rank=d.rank,
+                                        world_size=d.world_size, start_batch=b0)
+            for batch in prefetch(batches, cfg.prefetch):
                 lr = lr_at(cfg, step, total)
                 for g in optimizer.param_groups:
                     g["lr"] = lr * g["lr_scale"]
