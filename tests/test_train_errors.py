@@ -149,3 +149,32 @@ def test_tensorboard_flag_without_the_package(capsys, tmp_path):
         assert "--tensorboard needs the tensorboard package" in err and not out.exists()
     else:
         pytest.skip("tensorboard is installed, so --tensorboard works")
+
+
+@needs_data
+def test_weights_that_stop_being_finite_are_never_checkpointed(capsys, tmp_path, monkeypatch):
+    import stnlab.train.loop as loop
+
+    real = loop.make_optimizer
+
+    def poisoned_optimizer(cfg, model):
+        opt, count = real(cfg, model), {"n": 0}
+        step = opt.step
+
+        def bad_step(*a, **kw):
+            out = step(*a, **kw)
+            count["n"] += 1
+            if count["n"] == 8:  # right before the checkpoint of step 8
+                with torch.no_grad():
+                    next(model.parameters()).fill_(float("inf"))
+            return out
+
+        opt.step = bad_step
+        return opt
+
+    monkeypatch.setattr(loop, "make_optimizer", poisoned_optimizer)
+    run = tmp_path / "run"
+    err = cli_error(capsys, "train", *TINY, "--model", "CNN", "--dataset", "mnist-rot", "--out", run,
+                    "--steps", "20", "--set", "ckpt_every=4")
+    assert "training diverged at step 8 (the weights are no longer finite)" in err
+    assert load_checkpoint(run / "last.pt")["step"] == 4

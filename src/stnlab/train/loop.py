@@ -187,7 +187,7 @@ def _train(cfg: RunConfig, model: nn.Module, out: Path, d: D.Dist, state: dict[s
                      out / "tb" if tensorboard and d.is_main else None)
 
     def save(name: str) -> None:
-        if name == "last.pt" and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             _diverged(cfg, out, step, "the weights are no longer finite")
         rngs = D.gather_objects(d, ckpt.rng_state())
         runs = D.gather_objects(d, running)
