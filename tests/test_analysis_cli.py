@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import cli_error
 from stnlab.cli import main
-from test_train_errors import cli_error  # one-line exit-2 check shared with the train CLI tests
 
 QUICK = ["--images", "6", "--steps", "3", "--no-progress"]
 

@@ -7,24 +7,15 @@ import pytest
 import torch
 
 import stnlab.train.evaluation as evaluation
-from stnlab.cli import main
+from helpers import cli_error
 from stnlab.train import build_config, build_model, load_checkpoint, save_checkpoint
 from stnlab.train.checkpoint import write_json
 
 torch.set_num_threads(2)
+
 DATA = os.environ.get("STNLAB_DATA")
 needs_data = pytest.mark.skipif(not DATA, reason="STNLAB_DATA is not set (real MNIST needed)")
 TINY = ["--set", "batch_size=16", "--set", "val_samples=64", "--set", "eval_batch_size=64", "--no-progress"]
-
-
-def cli_error(capsys, *argv: str) -> str:
-    """Run the CLI in-process; assert exit 2 and a one-line error; return that line."""
-    capsys.readouterr()
-    rc = main([str(a) for a in argv])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert err.startswith("stnlab: error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 def make_run(folder: Path, model: str = "STN-C0", saved_as: str | None = None, **keys) -> Path:

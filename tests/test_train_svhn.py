@@ -25,7 +25,7 @@ def test_sequence_loss_is_the_sum_of_the_position_losses_and_error_needs_every_p
 
 
 def test_svhn_trains_and_evaluates_on_a_synthetic_folder(tmp_path):
-    from test_data_svhn import make_split  # the data tests' writer of format-1 folders
+    from helpers import make_split
 
     make_split(tmp_path / "svhn" / "train", 40)
     make_split(tmp_path / "svhn" / "test", 8)
