@@ -41,8 +41,8 @@ def test_markdown_puts_ours_beside_the_paper():
 def test_runner_trains_missing_cells_and_skips_finished(tmp_path, monkeypatch):
     calls = []
 
-    def fake_train(cfg, folder, *, resume=False, **kw):
-        calls.append(("train", folder.name, resume, None if cfg is None else cfg.steps))
+    def fake_train(cfg, folder, *, resume=False, force=False, **kw):
+        calls.append(("train", folder.name, resume, None if cfg is None else cfg.steps, force))
         folder.mkdir(parents=True, exist_ok=True)
 
     def fake_eval(folder, *, split, passes, **kw):
@@ -60,12 +60,16 @@ def test_runner_trains_missing_cells_and_skips_finished(tmp_path, monkeypatch):
     half = run_dir(table, table.cell("STN-C0", "R"), tmp_path)
     half.mkdir(parents=True)
     (half / "last.pt").write_bytes(b"")
+    dead = run_dir(table, table.cell("STN-DL1", "R"), tmp_path)
+    dead.mkdir(parents=True)
+    (dead / "config.json").write_text("{}")
 
     results = run_table(table, tmp_path, cells=["R"], sets={"steps": 7}, passes=1, progress=False)
     assert len(results) == 5 and all(r is not None for r in results.values())
     trained = [c for c in calls if c[0] == "train"]
-    assert ("train", "STN-C0", True, None) in trained  # interrupted run: resumed, not restarted
-    assert ("train", "STN-SL1", False, 7) in trained
+    assert ("train", "STN-C0", True, None, False) in trained  # interrupted run: resumed, not restarted
+    assert ("train", "STN-DL1", False, 7, True) in trained  # died before its first checkpoint: restarted
+    assert ("train", "STN-SL1", False, 7, False) in trained
     assert not any(c[1] == "CNN" for c in calls)  # finished: untouched
     assert collect(table, tmp_path)[table.cell("CNN", "R").key]["error"] == 0.02
 

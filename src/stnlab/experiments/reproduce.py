@@ -46,7 +46,8 @@ def run_table(table: PaperTable, runs: str | Path, *, cells: Iterable[str] = (),
     """Train and evaluate every selected cell that has no test result yet; return ``{cell key: eval dict}``.
 
     A cell whose run folder holds a complete run (``eval.json`` on the test split) is not trained again;
-    one with a ``last.pt`` but no result is resumed. ``sets`` override config keys of every cell
+    one with a ``last.pt`` but no result is resumed; one with only a ``config.json`` (it died before its
+    first checkpoint) is started again. ``sets`` override config keys of every cell
     (e.g. a shorter budget); the overrides are saved in each run's ``config.json``.
     """
     from stnlab.train import build_config, evaluate_run, train
@@ -59,9 +60,12 @@ def run_table(table: PaperTable, runs: str | Path, *, cells: Iterable[str] = (),
             cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides,
                                dict(sets))
             resume = (folder / "last.pt").is_file()
+            # a folder with a config but no checkpoint is a run that died before its first save: start it again
+            restart = not resume and (folder / "config.json").is_file()
             if progress:
                 print(f"[{table.name}] {cell.key}: {'resuming' if resume else 'training'} in {folder}", flush=True)
-            train(None if resume else cfg, folder, resume=resume, progress=progress, root=root, cache_dir=cache_dir)
+            train(None if resume else cfg, folder, resume=resume, force=restart, progress=progress, root=root,
+                  cache_dir=cache_dir)
             result = evaluate_run(folder, split="test", passes=passes, root=root, cache_dir=cache_dir)
         results[cell.key] = result
     return results
