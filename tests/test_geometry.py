@@ -137,3 +137,12 @@ def test_warp_out_size_and_2x3_input():
     assert g.warp(x, eye23, out_size=(5, 7)).shape == (2, 1, 5, 7)
     with pytest.raises(ValueError, match="batch sizes differ"):
         g.warp(x, g.identity(3))
+
+
+def test_sampling_grid_equals_affine_grid():
+    from stnlab.geometry.warp import sampling_grid
+
+    m = g.affine_matrix(torch.tensor([0.3, -1.2, 2.0]), 1.3, (0.2, -0.1), 0.4)
+    for size in [(3, 2, 7, 11), (3, 1, 28, 28), (3, 4, 1, 5)]:
+        ref = torch.nn.functional.affine_grid(m[:, :2], list(size), align_corners=False)
+        assert torch.allclose(sampling_grid(m, size), ref, atol=1e-6)
