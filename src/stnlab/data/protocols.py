@@ -38,14 +38,13 @@ import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from stnlab.data.mnist import load_mnist
 from stnlab.data.rng import make_key, permutation, randint, uniform
 from stnlab.data.source import BatchSource
 from stnlab.errors import StnlabError
-from stnlab.geometry import rotation_matrix, scale_matrix, translation_matrix
+from stnlab.geometry import rotation_matrix, scale_matrix, translation_matrix, warp
 
 VAL_SEED = 0
 VAL_SIZE = 10000
@@ -116,17 +115,6 @@ def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: b
     return src.reshape(b, NUM_CLUTTER)
 
 
-def affine_warp(images: Tensor, matrix: Tensor) -> Tensor:
-    """``warp(images, matrix)`` for affine ``B x 3 x 3`` matrices, with the sampling grid built by
-    broadcasting (about 2x faster than ``affine_grid`` on small images)."""
-    size = images.shape[-1]
-    c = (torch.arange(size) * 2 + 1) / size - 1  # normalised pixel centres (square images)
-    m = matrix[:, :2, :, None, None]  # B x 2 x 3 x 1 x 1
-    gx = m[:, 0, 0] * c[None, None, :] + m[:, 0, 1] * c[None, :, None] + m[:, 0, 2]  # B x H x W
-    gy = m[:, 1, 0] * c[None, None, :] + m[:, 1, 1] * c[None, :, None] + m[:, 1, 2]
-    return F.grid_sample(images, torch.stack([gx, gy], -1), align_corners=False)
-
-
 class MNISTSource(BatchSource):
     """A split of ``mnist``, ``mnist-rot``, ``mnist-trans`` or ``mnist-scale`` (see the module docstring)."""
 
@@ -175,7 +163,7 @@ class MNISTSource(BatchSource):
             matrix = scale_matrix(1.0 / scale)
         params = {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": matrix}
         if self.dataset == "mnist-rot":
-            images = affine_warp(digits, matrix)
+            images = warp(digits, matrix)
         elif self.dataset == "mnist":
             images = digits
         else:
@@ -192,5 +180,5 @@ class MNISTSource(BatchSource):
         return images.contiguous(), self.labels[index], params
 
 
-__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource", "affine_warp",
+__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource",
            "add_clutter", "axis_weights", "tent", "val_indices"]  # fmt: skip
