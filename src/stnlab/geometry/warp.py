@@ -16,29 +16,24 @@ def is_affine(matrix: Tensor) -> bool:
     return bool((last[:, :2] == 0).all() and (last[:, 2] == 1).all())
 
 
-def _base_points(h: int, w: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Homogeneous normalised pixel centres ``(x, y, 1)`` of an ``h x w`` output, ``1 x HW x 3``."""
-    xs = (torch.arange(w, dtype=dtype, device=device) * 2 + 1) / w - 1
-    ys = (torch.arange(h, dtype=dtype, device=device) * 2 + 1) / h - 1
-    pts = torch.stack([xs.expand(h, w), ys[:, None].expand(h, w), torch.ones(h, w, dtype=dtype, device=device)], -1)
-    return pts.reshape(1, h * w, 3)
-
-
 def sampling_grid(matrix: Tensor, size: tuple[int, int, int, int]) -> Tensor:
     """The ``B x H x W x 2`` grid of input coordinates for an output of ``size = (B, C, H, W)``.
 
-    Equal to ``affine_grid(matrix[:, :2], size, align_corners=False)`` for affine matrices (one batched
-    product with the pixel centres; forward + backward of a warp was 1.2-1.5x faster than with
-    ``affine_grid`` on this CPU),
-    and the perspective division of the same product for projective ones.
+    Equal to ``affine_grid(matrix[:, :2], size, align_corners=False)`` for affine matrices, built by
+    broadcasting the matrix entries over the pixel centres (forward + backward of a warp was 1.3-2x
+    faster than with ``affine_grid`` on this CPU); projective matrices add the perspective division.
     """
     m = to_homogeneous(matrix)
-    b, _, h, w = size
-    base = _base_points(h, w, m.dtype, m.device)
-    if is_affine(m):
-        return (base @ m[:, :2, :].transpose(1, 2)).reshape(b, h, w, 2)
-    pts = base @ m.transpose(1, 2)  # B x HW x 3, homogeneous input coordinates
-    return (pts[..., :2] / pts[..., 2:]).reshape(b, h, w, 2)
+    _, _, h, w = size
+    xs = (torch.arange(w, dtype=m.dtype, device=m.device) * 2 + 1) / w - 1  # pixel centres, W
+    ys = ((torch.arange(h, dtype=m.dtype, device=m.device) * 2 + 1) / h - 1)[:, None]  # H x 1
+    e = m[:, :, :, None, None]  # B x 3 x 3 x 1 x 1
+    gx = e[:, 0, 0] * xs + e[:, 0, 1] * ys + e[:, 0, 2]  # B x H x W
+    gy = e[:, 1, 0] * xs + e[:, 1, 1] * ys + e[:, 1, 2]
+    if not is_affine(m):
+        gz = e[:, 2, 0] * xs + e[:, 2, 1] * ys + e[:, 2, 2]
+        gx, gy = gx / gz, gy / gz
+    return torch.stack([gx, gy], dim=-1)
 
 
 def warp(
