@@ -10,7 +10,7 @@ from stnlab.geometry.matrices import to_homogeneous
 
 
 def is_affine(matrix: Tensor) -> bool:
-    """True when every matrix has last row ``[0, 0, 1]`` (so ``affine_grid`` applies)."""
+    """True when every matrix has last row ``[0, 0, 1]`` (no perspective division needed)."""
     m = to_homogeneous(matrix)
     last = m[:, 2, :].detach()
     return bool((last[:, :2] == 0).all() and (last[:, 2] == 1).all())
