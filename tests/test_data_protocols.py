@@ -173,3 +173,19 @@ def test_clutter_patches_are_sharp_squares_of_the_protocol_sizes(name):
         assert (area % 4 == 0).all() and area.min() >= 24 and area.max() <= 6 * 324
         assert len(area.unique()) > 50
     assert src.max() < 3
+
+
+@pytest.mark.parametrize("resize", [False, True])
+def test_clutter_draws_next_to_one_stay_in_range(resize):
+    """Sample 70255 (a y position draw) and 497972 (a pool index draw) under key 12345 have a clutter draw
+    above 1 - 2**-25, which float32 rounds to 1.0: the patch must still come from the pool and fit."""
+    from stnlab.data.protocols import add_clutter
+
+    pool = torch.full((100, 28, 28), 255, dtype=torch.uint8)
+    size = 112 if resize else 60
+    layer = torch.zeros(2, size, size)
+    src = add_clutter(layer, pool, 12345, torch.tensor([70255, 497972]), resize=resize)
+    assert src.max() < len(pool)
+    area = layer.sum((1, 2)).round()
+    if not resize:  # every patch lands whole inside its own canvas
+        assert (area == 6 * 36).all()

@@ -94,7 +94,8 @@ def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: b
     """
     b, size = canvas.shape[0], canvas.shape[-1]
     n = b * NUM_CLUTTER
-    draws = uniform(key, index, NUM_CLUTTER * 6, _CLUTTER_STREAM).float().reshape(n, 6)  # 6 draws a patch
+    # float64 on purpose: a float32 cast rounds draws above 1 - 2**-25 up to 1.0 (index past the end)
+    draws = uniform(key, index, NUM_CLUTTER * 6, _CLUTTER_STREAM).reshape(n, 6)  # 6 draws a patch
     src = (draws[:, 0] * len(pool)).long()
     cy, cx = (draws[:, 1] * (29 - CROP)).long(), (draws[:, 2] * (29 - CROP)).long()
     ar = torch.arange(CROP)
