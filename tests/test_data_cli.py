@@ -92,3 +92,9 @@ def test_show_writes_a_grid_of_the_protocol_images(data_root, tmp_path, capsys):
     assert code == 2 and "must end in .png" in err and not (tmp_path / "x.gif").exists()
     code, _, err = run(capsys, "show", "cifar", "--root", str(data_root), "--out", str(tmp_path / "y.png"))
     assert code == 2 and "unknown dataset 'cifar'" in err
+
+
+def test_show_writes_png_for_an_upper_case_suffix(data_root, tmp_path, capsys):
+    out = tmp_path / "grid.PNG"
+    code, _, _ = run(capsys, "show", "mnist", "--root", str(data_root), "--n", "2", "--out", str(out))
+    assert code == 0 and Image.open(out).format == "PNG"

@@ -55,8 +55,9 @@ def _show(args: argparse.Namespace) -> int:
     for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
         y, x = divmod(i, cols)
         grid[y * (h + 2) + 1 : y * (h + 2) + 1 + h, x * (w + 2) + 1 : x * (w + 2) + 1 + w] = img
+    fmt = "PNG" if out.suffix.lower() == ".png" else "JPEG"
     with atomic_path(out) as tmp:
-        Image.fromarray(grid[..., 0] if c == 1 else grid).save(tmp, format="PNG" if out.suffix == ".png" else "JPEG")
+        Image.fromarray(grid[..., 0] if c == 1 else grid).save(tmp, format=fmt)
     print(f"wrote {out}: {len(images)} {args.dataset} {args.split} images (epoch {args.epoch}), "
           f"labels {batch.labels.tolist()}")  # fmt: skip
     return 0
