@@ -52,6 +52,8 @@ def test_json_round_trip(tmp_path):
         ({"milestones": "0.8,0.2"}, "increasing fractions"),
         ({"channels_last": "maybe"}, "not a valid bool"),
         ({"epochs": None}, "cannot be empty"),
+        ({"seed": "1e20"}, "'seed' = 100000000000000000000: must be below 2**63"),
+        ({"data_seed": 2**63}, "'data_seed'"),
     ],
 )
 def test_bad_values_name_the_key(layer, fragment):

@@ -176,6 +176,9 @@ def _check(cfg: RunConfig) -> None:
         value = getattr(cfg, key)
         if not (value >= 0 and math.isfinite(value)):
             raise bad(key, "must be >= 0")
+    for key in ("seed", "data_seed"):
+        if getattr(cfg, key) >= 2**63:  # torch.manual_seed takes a 64-bit integer
+            raise bad(key, "must be below 2**63")
     if cfg.steps is not None and cfg.steps < 1:
         raise bad("steps", "must be >= 1 (or none to train for 'epochs')")
     if cfg.iterations is not None and cfg.iterations < 1:
