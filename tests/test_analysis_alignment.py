@@ -104,6 +104,17 @@ def test_deterministic(canvas):
     assert torch.equal(a.optimum, b.optimum) and torch.equal(a.matrices, b.matrices)
 
 
+def test_dropout_stages_in_training_mode_give_deterministic_maps():
+    """Stages with dropout (the SVHN backbone) run in eval mode; the caller's mode is kept."""
+    torch.manual_seed(0)
+    stages = [nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Dropout(0.5)), nn.Sequential(nn.Conv2d(4, 4, 3))]
+    x = torch.rand(3, 1, 24, 24)
+    a = alignment_residual(stages, x, ["rot:90"], depths=[2], steps=0)
+    b = alignment_residual(stages, x, ["rot:90"], depths=[2], steps=0)
+    assert torch.equal(a.none, b.none) and torch.equal(a.inverse, b.inverse)
+    assert all(m.training for s in stages for m in s.modules())
+
+
 def test_trained_user_stages_with_padding_and_odd_crop(digits):
     """A user network (a plain list of stages, padded and even-kernel convs, an asymmetric crop) trained
     for a few dozen steps: whole-stride shifts still align to ~0 at every depth."""

@@ -136,14 +136,22 @@ def layer_geometries(stages: Sequence[nn.Module], image_shape: Sequence[int]) ->
 
 
 def feature_maps(stages: Sequence[nn.Module], images: Tensor, depths: Sequence[int]) -> dict[int, Tensor]:
-    """``{k: Γ_k(images)}`` for each requested depth, computed in one pass without gradients."""
+    """``{k: Γ_k(images)}`` for each requested depth, computed in one pass without gradients.
+
+    The stages run in eval mode (dropout off, batch-norm running statistics; each stage's mode is
+    restored afterwards), so the maps are deterministic and do not depend on the batch.
+    """
     out: dict[int, Tensor] = {}
     x = images
     with torch.no_grad():
         if 0 in depths:
             out[0] = x
         for k, stage in enumerate(stages[: max(depths)], start=1):
+            modes = [(m, m.training) for m in stage.modules()]
+            stage.eval()
             x = stage(x)
+            for m, mode in modes:
+                m.training = mode
             if k in depths:
                 out[k] = x
     return out
