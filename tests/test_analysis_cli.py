@@ -78,4 +78,5 @@ def test_user_mistakes_exit_2_without_output(tmp_path, data_root, capsys):
     )
     assert "does not exist" in cli_error(capsys, "analyze", "compensation", tmp_path / "nope")
     assert "--images must be" in cli_error(capsys, "analyze", "filters", "--out", out, "--images", "1")
+    assert "--size in 3..28" in cli_error(capsys, "analyze", "filters", "--out", out, "--size", "40", *QUICK)
     assert not out.exists()

@@ -201,8 +201,10 @@ def run_filters(args: argparse.Namespace) -> int:
     from stnlab.analysis.figures import plot_filter_check, write_json
 
     out = _out(args, create=False)
-    if args.filters < 1 or args.size < 3:
-        raise StnlabError("--filters must be >= 1 and --size >= 3")
+    if args.filters < 1 or not 3 <= args.size <= 28:
+        raise StnlabError(
+            f"--filters must be >= 1 and --size in 3..28 (the 28 px digits), got {args.filters}, {args.size}"
+        )
     images, _ = _images(args, "mnist", 28)
     rows = filter_check(
         images,
@@ -215,7 +217,7 @@ def run_filters(args: argparse.Namespace) -> int:
     )
     two = two_channel_example(images, radius=args.radius, steps=args.steps)
     out.mkdir(parents=True, exist_ok=True)
-    write_json({"rows": rows, "two_channel": two, "num_images": args.images}, out / "filters.json")
+    write_json({"rows": rows, "two_channel": two, "num_images": int(images.shape[0])}, out / "filters.json")
     plot_filter_check(rows, out / "filters.png")
     print(f"{'filters':<8}{'transform':<10}{'filter':>9}{'none':>9}{'inverse':>9}{'optimum':>9}")
     for r in rows:
