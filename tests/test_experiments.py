@@ -83,3 +83,16 @@ def test_bad_table_and_cell(capsys, tmp_path):
     assert "matches no cell" in capsys.readouterr().err
     assert main(["reproduce", "svhn-depth", "--collect-only", "--runs", str(tmp_path)]) == 0
     assert "| 8 | — / 4.00 | — / 3.76 | — / 3.26 |" in capsys.readouterr().out
+
+
+def test_bad_values_and_corrupt_results(capsys, tmp_path):
+    assert main(["reproduce", "mnist-rst", "--collect-only", "--set", "epochs=abc", "--runs", str(tmp_path)]) == 2
+    assert "epochs" in capsys.readouterr().err
+    assert main(["reproduce", "mnist-rst", "--collect-only", "--passes", "0", "--runs", str(tmp_path)]) == 2
+    assert "--passes" in capsys.readouterr().err
+    table = get_table("mnist-rst")
+    folder = run_dir(table, table.cells[0], tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "eval.json").write_text("[1, 2]")
+    assert main(["reproduce", "mnist-rst", "--collect-only", "--runs", str(tmp_path)]) == 2
+    assert "is not an eval result" in capsys.readouterr().err

@@ -37,6 +37,8 @@ def read_result(folder: Path) -> dict[str, Any] | None:
         result = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise StnlabError(f"{path} is unreadable ({err}); delete it and run `stnlab eval {folder}`") from None
+    if not isinstance(result, dict) or "error" not in result:
+        raise StnlabError(f"{path} is not an eval result; delete it and run `stnlab eval {folder}`")
     return result if result.get("split") == "test" else None
 
 
@@ -52,13 +54,15 @@ def run_table(table: PaperTable, runs: str | Path, *, cells: Iterable[str] = (),
     """
     from stnlab.train import build_config, evaluate_run, train
 
+    if passes is not None and passes < 1:
+        raise StnlabError(f"--passes must be >= 1, got {passes}")
     results: dict[str, dict | None] = {}
     for cell in select_cells(table, cells):
         folder = run_dir(table, cell, runs)
+        # validates --set values up front, also when nothing is trained
+        cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides, dict(sets))
         result = read_result(folder)
         if result is None and not collect_only:
-            cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides,
-                               dict(sets))
             resume = (folder / "last.pt").is_file()
             # a folder with a config but no checkpoint is a run that died before its first save: start it again
             restart = not resume and (folder / "config.json").is_file()
