@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from stnlab.models.registry import DATASETS, register_backbone
-from stnlab.nn import Backbone, output_shape
+from stnlab.nn import Backbone, FastInputGradConv2d, output_shape
 
 SIZES = {"mnist": 28, "mnist-rot": 28, "mnist-trans": 60, "mnist-scale": 112}
 
@@ -20,7 +20,7 @@ SIZES = {"mnist": 28, "mnist-rot": 28, "mnist-trans": 60, "mnist-scale": 112}
 def mnist_backbone(dataset: str) -> Backbone:
     """The two-stage MNIST CNN for a 1 x S x S input (S from the data set)."""
     stages = [
-        nn.Sequential(nn.Conv2d(1, 64, 9), nn.MaxPool2d(2), nn.ReLU()),
+        nn.Sequential(FastInputGradConv2d(1, 64, 9), nn.MaxPool2d(2), nn.ReLU()),
         nn.Sequential(nn.Conv2d(64, 64, 7), nn.MaxPool2d(2), nn.ReLU()),
     ]
     (features,) = output_shape(nn.Sequential(*stages, nn.Flatten()), DATASETS[dataset].input_shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from stnlab.geometry import family_matrix, family_size, identity, warp
@@ -46,17 +47,20 @@ class SpatialTransformer(nn.Module):
         self.out_size = out_size
         self.padding_mode = padding_mode
         self.lr_multiplier = lr_multiplier
+        self.projective = family == "projective"
 
     def predict(self, x: Tensor) -> Tensor:
         """The composed matrix ``B x 3 x 3`` (output -> input coordinates) for input ``x``."""
-        m = identity(x.shape[0], dtype=x.dtype, device=x.device)
+        m = identity(x.shape[0], dtype=torch.promote_types(x.dtype, torch.float32), device=x.device)
         for i in range(self.iterations):
             net = self.loc_nets[i % len(self.loc_nets)]
-            source = x if i == 0 else warp(x, m, padding_mode=self.padding_mode)
-            m = m @ family_matrix(self.family, net(source))
+            source = x if i == 0 else warp(x, m, padding_mode=self.padding_mode, projective=self.projective)
+            params = net(source).to(m.dtype)
+            with torch.autocast(x.device.type, enabled=False):  # geometry in fp32 under autocast
+                m = m @ family_matrix(self.family, params)
         return m
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(warp(x, M), M)``."""
         m = self.predict(x)
-        return warp(x, m, out_size=self.out_size, padding_mode=self.padding_mode), m
+        return warp(x, m, out_size=self.out_size, padding_mode=self.padding_mode, projective=self.projective), m
