@@ -1,105 +1,172 @@
-"""Training throughput (img/s) on MNIST-R: compute per step, data rendering, and the whole `train` loop.
+"""Training-step throughput against this machine's matmul roofline, per model, data set and precision.
 
-Usage (real MNIST needed)::
+Usage (real MNIST needed; runs unchanged on a CUDA machine with ``--device cuda``)::
 
-    STNLAB_DATA=/work/shared/data python benchmarks/train_speed.py [--models CNN STN-C0] [--steps 60]
+    STNLAB_DATA=../shared/data python benchmarks/train_speed.py [--json] [--precisions fp32 bf16] [--compile]
 
-For each model and setting (threads x channels_last) it reports:
+For each data set (``mnist-rot`` 28x28, ``mnist-trans`` 60x60), precision and model it times a training
+step (forward + backward + SGD, on batches rendered beforehand, channels_last) and prints one row:
 
-* ``step``: forward + backward + SGD step on batches rendered beforehand (the model's cost alone);
-* ``data``: rendering rate of the mnist-rot training source (the data pipeline alone);
-* ``loop``: ``stnlab.train.train`` end to end (``img_per_s`` of its metrics record: data + step, no
-  validation), which is what ``stnlab train`` shows; with batches rendered inline (``prefetch`` 0) and
-  two batches ahead in a background thread (``prefetch`` 2, the default).
+* ``img_per_s``: median over ``--repeats`` timings of ``--steps`` steps; the models are interleaved
+  within each repeat, so a load that comes and goes hits them alike;
+* ``flop_per_img``: forward + backward FLOPs of one training image (``torch.utils.flop_counter``);
+* ``peak_gflops``: a 2048 x 2048 matmul in the same precision, measured in the same run (the roofline);
+* ``roofline_share``: ``img_per_s * flop_per_img / peak``; ``stn_over_cnn``: img/s over the CNN's.
 
-Each figure is the median of ``--repeats`` timings after one warm-up. A busy machine gives lower and
-noisier numbers; run it on an idle one.
+``--json`` prints one JSON object per row instead of the markdown table. ``--compile`` adds rows for
+``torch.compile`` (inductor) of the same step. A busy machine gives lower, noisier numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from stnlab.data import make_source
-from stnlab.train import build_config, compute_loss, read_metrics, train
-from stnlab.train.loop import build_model, make_optimizer
+from stnlab.models import create_model
+
+MODELS = ("CNN", "STN-C0", "STN-C1", "STN-SL1", "STN-DL1")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def time_steps(model_name: str, threads: int, channels_last: bool, batches: list, repeats: int) -> float:
-    """Median img/s of forward + backward + SGD over ``batches``."""
-    torch.set_num_threads(threads)
-    cfg = build_config({"model": model_name, "dataset": "mnist-rot", "channels_last": channels_last})
-    model = build_model(cfg)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=fmt).train()
-    opt = make_optimizer(cfg, model)
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work (timing boundary); nothing on CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
-    def one_pass() -> float:
+
+def matmul_peak(precision: str, device: torch.device, n: int = 2048, reps: int = 10) -> float:
+    """GFLOP/s of an ``n x n`` matmul in ``precision`` (best of ``reps``)."""
+    a = torch.randn(n, n, device=device, dtype=DTYPES[precision])
+    b = torch.randn(n, n, device=device, dtype=DTYPES[precision])
+    best = float("inf")
+    for _ in range(reps + 2):
+        sync(device)
         t0 = time.perf_counter()
-        for images, labels in batches:
-            loss, _ = compute_loss(model(images.contiguous(memory_format=fmt)), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return sum(len(y) for _, y in batches) / (time.perf_counter() - t0)
-
-    one_pass()  # warm-up
-    return statistics.median(one_pass() for _ in range(repeats))
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
 
 
-def time_data(batch_size: int, steps: int, repeats: int) -> float:
-    """Median img/s of rendering mnist-rot training batches."""
-    source = make_source("mnist-rot", "train")
-
-    def one_pass(epoch: int) -> float:
-        t0 = time.perf_counter()
-        n = sum(len(b.labels) for _, b in zip(range(steps), source.batches(batch_size, epoch=epoch)))
-        return n / (time.perf_counter() - t0)
-
-    one_pass(0)
-    return statistics.median(one_pass(e + 1) for e in range(repeats))
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast (as ``stnlab train --set precision=bf16``), or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[precision])
 
 
-def time_loop(model_name: str, threads: int, channels_last: bool, batch_size: int, steps: int,
-              prefetch: int) -> float:
-    """img/s reported by the training loop itself (one record at the end, tiny validation)."""
-    cfg = build_config({"model": model_name, "dataset": "mnist-rot", "steps": steps, "batch_size": batch_size,
-                        "threads": threads, "channels_last": channels_last, "val_samples": 100,
-                        "eval_batch_size": 100, "ckpt_every": 0, "prefetch": prefetch})
-    with tempfile.TemporaryDirectory() as tmp:
-        train(cfg, f"{tmp}/run", progress=False)
-        return read_metrics(Path(tmp) / "run" / "metrics.jsonl")[-1]["img_per_s"]
+def make_step(name: str, dataset: str, precision: str, device: torch.device,
+              compiled: bool) -> tuple[Callable[[torch.Tensor, torch.Tensor], None], torch.nn.Module]:
+    """A training step of a fresh model (SGD, momentum 0.9) and the model."""
+    torch.manual_seed(0)
+    model = create_model(name, dataset).to(device, memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, device):
+            logits = model(x)
+        return F.cross_entropy(logits.float(), y)
+
+    loss_fn = torch.compile(loss_of) if compiled else loss_of
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        loss = loss_fn(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step, model
+
+
+def flops_per_image(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Forward + backward FLOPs of one training image (fp32 count)."""
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(y)
+
+
+def time_models(steps: dict[str, Callable], batches: list, device: torch.device, repeats: int) -> dict[str, float]:
+    """Median img/s of each step function, interleaved over ``repeats`` rounds after a warm-up."""
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    images = sum(len(y) for _, y in batches)
+    for r in range(repeats + 1):
+        for name, step in steps.items():
+            sync(device)
+            t0 = time.perf_counter()
+            for x, y in batches:
+                step(x, y)
+            sync(device)
+            if r:  # round 0 warms up (allocations, oneDNN primitives, compilation)
+                samples[name].append(images / (time.perf_counter() - t0))
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def bench_dataset(dataset: str, args: argparse.Namespace, device: torch.device,
+                  peaks: dict[str, float]) -> list[dict]:
+    """Every row of one data set: models x precisions (x compiled)."""
+    source = make_source(dataset, "train", download=False)
+    batches = [(b.images.to(device).contiguous(memory_format=torch.channels_last), b.labels.to(device))
+               for _, b in zip(range(args.steps), source.batches(args.batch_size))]
+    rows = []
+    for precision in args.precisions:
+        for compiled in (False, True) if args.compile else (False,):
+            steps, flops = {}, {}
+            for name in args.models:
+                steps[name], model = make_step(name, dataset, precision, device, compiled)
+                flops[name] = flops_per_image(model, *batches[0])
+            speed = time_models(steps, batches, device, args.repeats)
+            for name in args.models:
+                rows.append({
+                    "model": name, "dataset": dataset, "precision": precision, "compiled": compiled,
+                    "img_per_s": round(speed[name], 1), "flop_per_img": round(flops[name]),
+                    "peak_gflops": round(peaks[precision], 1),
+                    "roofline_share": round(speed[name] * flops[name] / 1e9 / peaks[precision], 3),
+                    "stn_over_cnn": round(speed[name] / speed["CNN"], 3) if "CNN" in speed else None,
+                })
+    return rows
 
 
 def main() -> None:
-    """Parse the arguments, run every measurement, print a markdown table."""
+    """Parse the arguments, measure, print a markdown table (or JSON lines)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["CNN", "STN-C0"])
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--datasets", nargs="+", default=["mnist-rot", "mnist-trans"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=20, help="batches per timing")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=8, help="batches per timing")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (inductor) steps")
+    parser.add_argument("--json", action="store_true", help="one JSON object per row")
     args = parser.parse_args()
-
-    source = make_source("mnist-rot", "train")
-    batches = [(b.images, b.labels) for _, b in zip(range(args.steps), source.batches(args.batch_size))]
-    print(f"torch {torch.__version__}, batch {args.batch_size}, {args.steps} steps per timing, "
-          f"median of {args.repeats}\n")
-    print(f"data (mnist-rot rendering, 1 process): {time_data(args.batch_size, args.steps, args.repeats):.0f} img/s\n")
-    print("| model | threads | channels_last | step img/s | loop img/s, prefetch 0 | loop img/s, prefetch 2 |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name in args.models:
-        for threads in args.threads:
-            for cl in (False, True):
-                step = time_steps(name, threads, cl, batches, args.repeats)
-                loops = [time_loop(name, threads, cl, args.batch_size, args.steps, p) for p in (0, 2)]
-                print(f"| {name} | {threads} | {cl} | {step:.0f} | {loops[0]:.0f} | {loops[1]:.0f} |", flush=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    peaks = {p: matmul_peak(p, device) for p in args.precisions}
+    rows = [row for ds in args.datasets for row in bench_dataset(ds, args, device, peaks)]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+          f"{args.steps} steps x median of {args.repeats}; matmul peak GFLOP/s: "
+          + ", ".join(f"{p} {v:.0f}" for p, v in peaks.items()) + "\n")
+    print("| data set | precision | compiled | model | img/s | MFLOP/img | roofline share | / CNN |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['dataset']} | {r['precision']} | {r['compiled']} | {r['model']} | {r['img_per_s']:.0f} | "
+              f"{r['flop_per_img'] / 1e6:.1f} | {r['roofline_share']:.2f} | {r['stn_over_cnn']:.2f} |")
 
 
 if __name__ == "__main__":
