@@ -1,13 +1,16 @@
 """Paper-table configs and the reproduce runner (training itself is stubbed out by recording fakes)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-import stnlab.train
+import stnlab.experiments.reproduce as reproduce_mod
 from stnlab.cli import main
 from stnlab.errors import StnlabError
-from stnlab.experiments import collect, format_markdown, get_table, run_dir, run_table, select_cells, tables
+from stnlab.experiments import budget_key, format_results_markdown, get_table, run_dir, run_table, select_cells, tables
+from stnlab.experiments.claims import format_claims
+from stnlab.experiments.results import readme_block
 from stnlab.models import create_model
 from stnlab.train import build_config
 
@@ -29,49 +32,107 @@ def test_docstrings_hold_the_paper_numbers_and_command():
             assert f"{cell.paper:.2f}" in table.doc, (name, cell.key)
 
 
-def test_markdown_puts_ours_beside_the_paper():
+def test_results_markdown_shows_mean_and_std_over_seeds_and_marks_budgets():
     table = get_table("mnist-rst")
-    key = table.cell("STN-C1", "R").key
-    text = format_markdown(table, {key: {"error": 0.0123, "error_std": 0.0004, "passes": 10}})
-    assert "| STN-C1 | 1.23 ± 0.04 / 1.32 | — / 0.96 | — / 1.16 |" in text
-    it = format_markdown(get_table("svhn-iterative"))
-    assert "| STN-C0-large | — / 3.69 | 3.7 |" in it and "| STN-SL0123 | — / 3.49 | — |" in it
+    entries = [{"row": "STN-C1", "column": "R", "budget": "paper", "errors": [1.2, 1.3, 1.25], "mean": 1.25,
+                "std": 0.05, "epochs": 50},
+               {"row": "CNN", "column": "S", "budget": "cpu", "errors": [2.0], "mean": 2.0, "std": None,
+                "epochs": 10}]
+    text = format_results_markdown(table, entries)
+    assert "| STN-C1 | 1.25 ± 0.05 (n=3) / 1.32 | — / 0.96 | — / 1.16 |" in text
+    assert "| CNN | — / 1.71 | 2.00 (n=1)† / 1.38 |" in text
+    assert "† not at the paper budget: `cpu` budget (10 epochs)" in text
+    assert "mean ± std over seeds" in text
+    it = format_results_markdown(get_table("svhn-iterative"), [])
+    assert "| STN-SL0123 | — / 3.49 |" in it
 
 
-def test_runner_trains_missing_cells_and_skips_finished(tmp_path, monkeypatch):
-    calls = []
-
+def _fake_runs(monkeypatch, calls):
     def fake_train(cfg, folder, *, resume=False, force=False, **kw):
-        calls.append(("train", folder.name, resume, None if cfg is None else cfg.steps, force))
+        calls.append(("train", folder.parent.name, folder.name, resume, None if cfg is None else cfg.steps, force))
         folder.mkdir(parents=True, exist_ok=True)
+        if cfg is not None:
+            (folder / "config.json").write_text(json.dumps(cfg.to_dict()))
+        (folder / "metrics.jsonl").write_text(json.dumps({"epoch": 1.0, "wall_time": 3.0}) + "\n")
+        (folder / "last.pt").write_bytes(b"checkpoint")
 
     def fake_eval(folder, *, split, passes, **kw):
-        calls.append(("eval", folder.name))
-        out = {"split": split, "error": 0.5, "error_std": 0.0, "passes": passes}
+        calls.append(("eval", folder.parent.name, folder.name))
+        seed = json.loads((folder / "config.json").read_text())["seed"]
+        out = {"split": split, "error": 0.01 * (1 + seed), "error_std": 0.001, "passes": passes}
         (folder / "eval.json").write_text(json.dumps(out))
         return out
 
-    monkeypatch.setattr(stnlab.train, "train", fake_train)
-    monkeypatch.setattr(stnlab.train, "evaluate_run", fake_eval)
+    monkeypatch.setattr(reproduce_mod, "train", fake_train)
+    monkeypatch.setattr(reproduce_mod, "evaluate_run", fake_eval)
+
+
+def test_runner_trains_missing_seeds_keeps_finished_and_exports_results(tmp_path, monkeypatch):
+    calls = []
+    _fake_runs(monkeypatch, calls)
     table = get_table("mnist-rst")
-    done = run_dir(table, table.cell("CNN", "R"), tmp_path)
+    key = budget_key("paper", {"steps": 7})
+    done = run_dir(table, table.cell("CNN", "R"), tmp_path / "runs", key, 0)
     done.mkdir(parents=True)
+    (done / "config.json").write_text(json.dumps({"seed": 0, "model": "CNN"}))
+    (done / "metrics.jsonl").write_text('{"epoch": 50.0, "wall_time": 9.0}\n')
     (done / "eval.json").write_text(json.dumps({"split": "test", "error": 0.02, "error_std": 0.001, "passes": 10}))
-    half = run_dir(table, table.cell("STN-C0", "R"), tmp_path)
+    half = run_dir(table, table.cell("STN-C0", "R"), tmp_path / "runs", key, 1)
     half.mkdir(parents=True)
+    (half / "config.json").write_text(json.dumps({"seed": 1}))
     (half / "last.pt").write_bytes(b"")
-    dead = run_dir(table, table.cell("STN-DL1", "R"), tmp_path)
+    dead = run_dir(table, table.cell("STN-DL1", "R"), tmp_path / "runs", key, 0)
     dead.mkdir(parents=True)
     (dead / "config.json").write_text("{}")
 
-    results = run_table(table, tmp_path, cells=["R"], sets={"steps": 7}, passes=1, progress=False)
-    assert len(results) == 5 and all(r is not None for r in results.values())
+    out = run_table(table, tmp_path / "runs", cells=["R"], sets={"steps": 7}, seeds=2, passes=1, progress=False,
+                    results=tmp_path / "results")
+    assert len(out) == 5 and all(len(v) == 2 and None not in v for v in out.values())
     trained = [c for c in calls if c[0] == "train"]
-    assert ("train", "STN-C0", True, None, False) in trained  # interrupted run: resumed, not restarted
-    assert ("train", "STN-DL1", False, 7, True) in trained  # died before its first checkpoint: restarted
-    assert ("train", "STN-SL1", False, 7, False) in trained
-    assert not any(c[1] == "CNN" for c in calls)  # finished: untouched
-    assert collect(table, tmp_path)[table.cell("CNN", "R").key]["error"] == 0.02
+    assert ("train", "STN-C0", "seed1", True, None, False) in trained  # interrupted: resumed, not restarted
+    assert ("train", "STN-DL1", "seed0", False, 7, True) in trained  # died before its first checkpoint: restarted
+    assert ("train", "STN-SL1", "seed1", False, 7, False) in trained
+    assert not any(c[1] == "CNN" and c[2] == "seed0" for c in calls)  # finished: untouched
+    assert len(trained) == 9
+
+    data = json.loads((tmp_path / "results" / "mnist-rst.json").read_text())
+    cnn = next(c for c in data["cells"] if c["row"] == "CNN" and c["column"] == "R")
+    assert cnn["errors"] == [2.0, 2.0] and cnn["budget"] == key and cnn["std"] == 0.0 and cnn["paper"] == 1.71
+    sl1 = next(c for c in data["cells"] if c["row"] == "STN-SL1")
+    assert sl1["errors"] == [1.0, 2.0] and abs(sl1["std"] - 0.7071) < 1e-3 and sl1["seeds"] == [0, 1]
+    exported = tmp_path / "results" / "runs" / "mnist-rst" / key / "mnist-rot" / "STN-SL1" / "seed1"
+    assert sorted(p.name for p in exported.iterdir()) == ["cell.json", "config.json", "eval.json", "metrics.jsonl"]
+    assert json.loads((exported / "cell.json").read_text())["seed"] == 1  # the budget and commit are recorded
+    assert "(n=2)†" in (tmp_path / "results" / "mnist-rst.md").read_text()  # --set: not the paper budget
+
+
+def test_every_table_names_its_budgets():
+    for table in tables().values():
+        assert {"paper", "cpu", "smoke"} <= set(table.budgets), table.name
+        assert table.budget("smoke").seeds == 1
+    with pytest.raises(StnlabError, match="valid: paper, cpu, smoke"):
+        get_table("mnist-rst").budget("huge")
+
+
+def test_readme_results_and_claims_agree_with_committed_results():
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "README.md").read_text()
+    assert readme_block(tables(), repo / "results") in text, "run `stnlab tables --write-readme README.md`"
+    assert (repo / "results" / "CLAIMS.md").read_text() == format_claims(repo / "results"), "run `stnlab claims`"
+
+
+def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
+    code = main(["reproduce", "mnist-rst", "--budget", "smoke", "--runs", str(tmp_path / "runs"), "--results",
+                 str(tmp_path / "results"), "--no-progress"])
+    assert code == 0
+    data = json.loads((tmp_path / "results" / "mnist-rst.json").read_text())
+    assert len(data["cells"]) == 15 and all(c["budget"] == "smoke" and len(c["errors"]) == 1 for c in data["cells"])
+    assert not list((tmp_path / "results").rglob("*.pt"))  # never a checkpoint in the results
+    assert "smoke" in capsys.readouterr().out
+
+
+def _dirs(tmp_path):
+    return ["--runs", str(tmp_path), "--results", str(tmp_path / "res")]
 
 
 def test_bad_table_and_cell(capsys, tmp_path):
@@ -79,20 +140,20 @@ def test_bad_table_and_cell(capsys, tmp_path):
         get_table("mnist")
     with pytest.raises(StnlabError, match="matches no cell"):
         select_cells(get_table("svhn-depth"), ["STN-C5"])
-    assert main(["reproduce", "mnist-rst", "--cell", "nothing", "--runs", str(tmp_path)]) == 2
+    assert main(["reproduce", "mnist-rst", "--cell", "nothing", *_dirs(tmp_path)]) == 2
     assert "matches no cell" in capsys.readouterr().err
-    assert main(["reproduce", "svhn-depth", "--collect-only", "--runs", str(tmp_path)]) == 0
+    assert main(["reproduce", "svhn-depth", "--collect-only", *_dirs(tmp_path)]) == 0
     assert "| 8 | — / 4.00 | — / 3.76 | — / 3.26 |" in capsys.readouterr().out
 
 
 def test_bad_values_and_corrupt_results(capsys, tmp_path):
-    assert main(["reproduce", "mnist-rst", "--collect-only", "--set", "epochs=abc", "--runs", str(tmp_path)]) == 2
+    assert main(["reproduce", "mnist-rst", "--collect-only", "--set", "epochs=abc", *_dirs(tmp_path)]) == 2
     assert "epochs" in capsys.readouterr().err
-    assert main(["reproduce", "mnist-rst", "--collect-only", "--passes", "0", "--runs", str(tmp_path)]) == 2
+    assert main(["reproduce", "mnist-rst", "--collect-only", "--passes", "0", *_dirs(tmp_path)]) == 2
     assert "--passes" in capsys.readouterr().err
     table = get_table("mnist-rst")
     folder = run_dir(table, table.cells[0], tmp_path)
     folder.mkdir(parents=True)
     (folder / "eval.json").write_text("[1, 2]")
-    assert main(["reproduce", "mnist-rst", "--collect-only", "--runs", str(tmp_path)]) == 2
+    assert main(["reproduce", "mnist-rst", "--collect-only", *_dirs(tmp_path)]) == 2
     assert "is not an eval result" in capsys.readouterr().err

@@ -1,56 +1,89 @@
-"""``stnlab reproduce TABLE`` and ``stnlab tables``: the papers' tables, one command each."""
+"""``stnlab reproduce TABLE``, ``stnlab tables`` and ``stnlab claims``: the papers' tables and claims."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from stnlab.experiments import (
+    aggregate,
+    format_results_markdown,
+    get_table,
+    run_table,
+    tables,
+    update_readme,
+    write_table_results,
+)
+from stnlab.experiments.claims import write_claims
+from stnlab.train import parse_sets
+
 
 def register(subparsers: Any) -> None:
-    """Add the ``reproduce`` and ``tables`` sub-commands."""
+    """Add the ``reproduce``, ``tables`` and ``claims`` sub-commands."""
     p = subparsers.add_parser(
         "reproduce", help="train + evaluate every cell of a paper table, print ours beside the paper's",
-        description="Train and evaluate each cell of a paper table that has no result yet (finished cells are "
-                    "kept, interrupted ones resumed), then print the table with our numbers beside the paper's.",
+        description="Train and evaluate each cell x seed of a paper table that has no result yet (finished runs "
+                    "are kept, interrupted ones resumed), copy the small run files into the results folder, and "
+                    "print the table with our numbers (mean +- std over seeds) beside the paper's.",
     )
     p.add_argument("table", metavar="TABLE", help="a table name (see 'stnlab tables')")
-    p.add_argument("--runs", default="runs", help="folder of the run folders (default: runs)")
+    p.add_argument("--budget", default="paper", help="paper (the full protocol), cpu or smoke (default: paper)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the budget's, 3 for paper)")
+    p.add_argument("--runs", default="runs", help="folder of the run folders with checkpoints (default: runs)")
+    p.add_argument("--results", default="results", help="folder of the committed results (default: results)")
     p.add_argument("--cell", dest="cells", action="append", default=[], metavar="CELL",
                    help="only these cells: a model, a row, a column or a key like mnist-rot/STN-C1 (repeatable)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a training config key for every cell, e.g. --set epochs=5")
+                   help="override a training config key for every cell, e.g. --set epochs=5 (recorded in the "
+                        "budget's folder name)")
     p.add_argument("--passes", type=int, default=None, help="transformed test passes (default: the paper's 10)")
-    p.add_argument("--collect-only", action="store_true", help="train nothing; print what has finished")
+    p.add_argument("--collect-only", action="store_true", help="train nothing; collect what has finished")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_reproduce)
 
-    t = subparsers.add_parser("tables", help="list the paper tables (or print them as markdown)",
+    t = subparsers.add_parser("tables", help="list the paper tables (or print them from committed results)",
                               description="List the paper tables stnlab reproduces, with their commands.")
-    t.add_argument("--markdown", action="store_true", help="print every table as markdown (ours / paper)")
-    t.add_argument("--runs", default="runs", help="where to look for finished runs (default: runs)")
+    t.add_argument("--markdown", action="store_true", help="print every table as markdown from the results folder")
+    t.add_argument("--results", default="results", help="the results folder (default: results)")
+    t.add_argument("--write-readme", metavar="README", help="regenerate the results block of this README file")
     t.set_defaults(func=run_tables)
+
+    c = subparsers.add_parser("claims", help="the claims ledger: every claim of the papers with our evidence",
+                              description="Evaluate every claim of the two papers against the committed results "
+                                          "and write the ledger (markdown).")
+    c.add_argument("--results", default="results", help="the results folder (default: results)")
+    c.add_argument("--out", default=None, help="write here (default: RESULTS/CLAIMS.md)")
+    c.set_defaults(func=run_claims)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run (or collect) one table and print it."""
-    from stnlab.experiments import format_markdown, get_table, run_table
-    from stnlab.train import parse_sets
-
     table = get_table(args.table)
     sets = parse_sets(args.sets)
-    results = run_table(table, args.runs, cells=args.cells, sets=sets, collect_only=args.collect_only,
-                        passes=args.passes, progress=not args.no_progress)
-    print(format_markdown(table, results))
+    run_table(table, args.runs, budget=args.budget, seeds=args.seeds, results=args.results, cells=args.cells,
+              sets=sets, collect_only=args.collect_only, passes=args.passes, progress=not args.no_progress)
+    data = write_table_results(table, args.results)
+    print(format_results_markdown(table, data["cells"]))
     return 0
 
 
 def run_tables(args: argparse.Namespace) -> int:
-    """List the tables, or print all of them as markdown with whatever results exist."""
-    from stnlab.experiments import collect, format_markdown, tables
-
+    """List the tables, print them from the results folder, or regenerate the README block."""
+    if args.write_readme:
+        changed = update_readme(args.write_readme, tables(), args.results)
+        print(f"{'updated' if changed else 'unchanged'}: {args.write_readme}")
+        return 0
     for name, table in sorted(tables().items()):
         if args.markdown:
-            print(format_markdown(table, collect(table, args.runs)), end="\n\n")
+            print(format_results_markdown(table, aggregate(table, args.results)), end="\n\n")
         else:
-            print(f"{name:16s} {len(table.cells):2d} cells  {table.title}  (stnlab reproduce {name})")
+            print(f"{name:16s} {len(table.cells):2d} cells  budgets: {', '.join(table.budgets)}  {table.title}  "
+                  f"(stnlab reproduce {name})")
+    return 0
+
+
+def run_claims(args: argparse.Namespace) -> int:
+    """Write the claims ledger and say where."""
+    path = write_claims(args.results, args.out)
+    print(f"wrote {path}")
     return 0

@@ -1,19 +1,29 @@
-"""Run the cells of a paper table (train + eval each missing one) and print our numbers beside the paper's."""
+"""Run the cells of a paper table (train + eval each missing seed) and keep their results in ``results/``."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
-from stnlab.experiments.tables import Cell, PaperTable
+from stnlab.experiments.results import export_run, result_dir, write_table_results
+from stnlab.experiments.tables import Budget, Cell, PaperTable
+from stnlab.train import build_config, evaluate_run, train
+from stnlab.train.checkpoint import write_json
 
 
-def run_dir(table: PaperTable, cell: Cell, runs: str | Path) -> Path:
-    """The run folder of ``cell``: ``<runs>/<table>/<dataset>/<model>[+overrides]``."""
-    return Path(runs) / table.name / cell.key
+def budget_key(budget: str, sets: Mapping[str, Any] = ()) -> str:
+    """The folder name of a budget: its name, plus ``+key=value`` for every ``--set`` override."""
+    return budget + "".join(f"+{k}={v}" for k, v in sorted(dict(sets).items()))
+
+
+def run_dir(table: PaperTable, cell: Cell, runs: str | Path, budget: str = "paper", seed: int = 0) -> Path:
+    """The run folder of one seed of ``cell``: ``<runs>/<table>/<budget>/<dataset>/<model>/seed<k>``."""
+    return Path(runs) / table.name / budget / cell.key / f"seed{seed}"
 
 
 def select_cells(table: PaperTable, only: Iterable[str] = ()) -> list[Cell]:
@@ -42,77 +52,69 @@ def read_result(folder: Path) -> dict[str, Any] | None:
     return result if result.get("split") == "test" else None
 
 
-def run_table(table: PaperTable, runs: str | Path, *, cells: Iterable[str] = (), sets: Mapping[str, Any] = (),
+def code_version() -> str:
+    """The stnlab git commit (``+dirty`` with uncommitted changes), or ``unknown`` outside a checkout."""
+    src = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=src, capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=src.parent, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def _train_and_eval(folder: Path, cfg: Any, bud: Budget, meta: dict[str, Any], passes: int | None,
+                    progress: bool, root: str | Path | None, cache_dir: str | Path | None) -> dict[str, Any]:
+    """Train (or resume, or restart) one run folder, then evaluate it on the test split."""
+    resume = (folder / "last.pt").is_file()
+    # a folder with a config but no checkpoint is a run that died before its first save: start it again
+    restart = not resume and (folder / "config.json").is_file()
+    if progress:
+        print(f"{'resuming' if resume else 'training'} {cfg.model} on {cfg.dataset}, seed {cfg.seed} in {folder}",
+              flush=True)
+    train(None if resume else cfg, folder, resume=resume, force=restart, progress=progress, root=root,
+          cache_dir=cache_dir)
+    if not (folder / "cell.json").is_file():
+        write_json(folder / "cell.json", meta)
+    return evaluate_run(folder, split="test", passes=passes if passes is not None else bud.passes,
+                        max_samples=bud.eval_samples, root=root, cache_dir=cache_dir)
+
+
+def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", seeds: int | None = None,
+              results: str | Path | None = None, cells: Iterable[str] = (), sets: Mapping[str, Any] = (),
               collect_only: bool = False, passes: int | None = None, progress: bool = True,
-              root: str | Path | None = None, cache_dir: str | Path | None = None) -> dict[str, dict | None]:
-    """Train and evaluate every selected cell that has no test result yet; return ``{cell key: eval dict}``.
+              root: str | Path | None = None, cache_dir: str | Path | None = None) -> dict[str, list[dict | None]]:
+    """Train and evaluate every selected cell x seed without a test result; return ``{cell key: [eval per seed]}``.
 
-    A cell whose run folder holds a complete run (``eval.json`` on the test split) is not trained again;
-    one with a ``last.pt`` but no result is resumed; one with only a ``config.json`` (it died before its
-    first checkpoint) is started again. ``sets`` override config keys of every cell
-    (e.g. a shorter budget); the overrides are saved in each run's ``config.json``.
+    Finished seeds (``eval.json`` on the test split) are kept, interrupted ones resumed, ones that died
+    before their first checkpoint restarted. ``sets`` override config keys of every cell (the budget's
+    folder name then records them). With ``results``, each finished seed's small files are copied to
+    ``results/runs/...`` and ``results/<table>.json``/``.md`` regenerated as cells land.
     """
-    from stnlab.train import build_config, evaluate_run, train
-
     if passes is not None and passes < 1:
         raise StnlabError(f"--passes must be >= 1, got {passes}")
-    results: dict[str, dict | None] = {}
+    bud = table.budget(budget)
+    n_seeds = seeds if seeds is not None else bud.seeds
+    if n_seeds < 1:
+        raise StnlabError(f"--seeds must be >= 1, got {n_seeds}")
+    key = budget_key(budget, sets)
+    out: dict[str, list[dict | None]] = {}
     for cell in select_cells(table, cells):
-        folder = run_dir(table, cell, runs)
-        # validates --set values up front, also when nothing is trained
-        cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides, dict(sets))
-        result = read_result(folder)
-        if result is None and not collect_only:
-            resume = (folder / "last.pt").is_file()
-            # a folder with a config but no checkpoint is a run that died before its first save: start it again
-            restart = not resume and (folder / "config.json").is_file()
-            if progress:
-                print(f"[{table.name}] {cell.key}: {'resuming' if resume else 'training'} in {folder}", flush=True)
-            train(None if resume else cfg, folder, resume=resume, force=restart, progress=progress, root=root,
-                  cache_dir=cache_dir)
-            result = evaluate_run(folder, split="test", passes=passes, root=root, cache_dir=cache_dir)
-        results[cell.key] = result
-    return results
-
-
-def _fmt(result: dict | None) -> str:
-    if result is None:
-        return "—"
-    text = f"{100 * result['error']:.2f}"
-    if result.get("passes", 1) > 1:
-        text += f" ± {100 * result['error_std']:.2f}"
-    return text
-
-
-def format_markdown(table: PaperTable, results: Mapping[str, dict | None] | None = None) -> str:
-    """A markdown table: each cell as ``ours / paper`` (ours: ``—`` where no run has finished)."""
-    results = results or {}
-    cols = list(table.columns)
-    head = f"| {table.row_label} | " + " | ".join(f"{c} (ours / paper)" for c in cols)
-    if table.reference_name:
-        head += f" | {table.reference_name} |"
-    else:
-        head += " |"
-    lines = [f"**{table.title}** — {table.source}. Command: `stnlab reproduce {table.name}`", "", head,
-             "|" + " --- |" * (len(cols) + 1 + bool(table.reference_name))]
-    for row in table.rows:
-        parts = []
-        ref = None
-        for col in cols:
-            cell = table.cell(row, col)
-            if cell is None:
-                parts.append("")
-                continue
-            paper = "—" if cell.paper is None else f"{cell.paper:.2f}"
-            parts.append(f"{_fmt(results.get(cell.key))} / {paper}")
-            ref = cell.reference if cell.reference is not None else ref
-        line = f"| {row} | " + " | ".join(parts) + " |"
-        if table.reference_name:
-            line += f" {'—' if ref is None else f'{ref:.1f}'} |"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def collect(table: PaperTable, runs: str | Path) -> dict[str, dict | None]:
-    """The finished results under ``runs`` for every cell of ``table`` (nothing is trained)."""
-    return {c.key: read_result(run_dir(table, c, runs)) for c in table.cells}
+        out[cell.key] = []
+        for seed in range(n_seeds):
+            folder = run_dir(table, cell, runs, key, seed)
+            # validates --set values up front, also when nothing is trained
+            cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides,
+                               bud.overrides, dict(sets), {"seed": seed})
+            result = read_result(folder)
+            if result is None and not collect_only:
+                meta = {"table": table.name, "cell": cell.key, "budget": key, "seed": seed,
+                        "commit": code_version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                result = _train_and_eval(folder, cfg, bud, meta, passes, progress, root, cache_dir)
+            if result is not None and results is not None:
+                export_run(folder, result_dir(results, table, key, cell.key, seed))
+                write_table_results(table, results)
+            out[cell.key].append(result)
+    return out

@@ -35,6 +35,32 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A training budget of a table: config overrides on top of the recipe, seeds, and test passes.
+
+    ``paper`` is the papers' full protocol, ``cpu`` the largest budget that is sensible on a 2-core CPU
+    (stated in epochs), ``smoke`` a few seconds per cell (the test suite). ``eval_samples`` > 0 evaluates
+    only that many test samples; ``passes`` None means the data set's default (the papers' 10 for MNIST).
+    """
+
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    seeds: int = 3
+    passes: int | None = None
+    eval_samples: int = 0
+    note: str = ""
+
+
+SMOKE = Budget({"steps": 2, "batch_size": 16, "val_samples": 32, "eval_batch_size": 32, "ckpt_every": 0},
+               seeds=1, passes=1, eval_samples=32, note="a few seconds per cell, for the test suite")
+BUDGET_ORDER = {"paper": 0, "cpu": 1, "smoke": 2}
+
+
+def _default_budgets() -> Mapping[str, Budget]:
+    return MappingProxyType({"paper": Budget(note="the config defaults"), "cpu": Budget(note="as paper"),
+                             "smoke": SMOKE})
+
+
+@dataclass(frozen=True)
 class PaperTable:
     """A table of a paper: its cells, where the numbers come from, and table-wide training overrides."""
 
@@ -48,6 +74,13 @@ class PaperTable:
     reference_name: str | None = None
     row_label: str = "network"
     doc: str = ""
+    budgets: Mapping[str, Budget] = field(default_factory=_default_budgets)
+
+    def budget(self, name: str) -> Budget:
+        """The budget called ``name``; StnlabError listing the valid ones otherwise."""
+        if name not in self.budgets:
+            raise StnlabError(f"unknown budget {name!r} for {self.name!r}; valid: {', '.join(self.budgets)}")
+        return self.budgets[name]
 
     def cell(self, row: str, column: str) -> Cell | None:
         """The cell at (row, column), or None where the paper has none."""

@@ -25,7 +25,7 @@ The claim it supports: for R and S, transforming feature maps (C1) is worse than
 (C0, DL1, SL1); for T (translations, which feature maps *can* undo) the differences shrink.
 """
 
-from stnlab.experiments.tables import Cell, PaperTable, register_table
+from stnlab.experiments.tables import SMOKE, Budget, Cell, PaperTable, register_table
 
 _PAPER = {
     "CNN": (1.71, 1.38, 1.61),
@@ -45,4 +45,9 @@ TABLE = register_table(PaperTable(
     cells=tuple(Cell(model, col, model, ds, _PAPER[model][i])
                 for model in _PAPER for i, (col, ds) in enumerate(_COLUMNS.items())),
     doc=__doc__,
+    budgets={
+        "paper": Budget({"epochs": 50}, note="the full protocol: 50 epochs"),
+        "cpu": Budget({"epochs": 10}, seeds=1, note="10 epochs, 1 seed (the S column here: 112 px inputs)"),
+        "smoke": SMOKE,
+    },
 ))

@@ -1,0 +1,171 @@
+"""Committed results: the small files of every finished run, and tables generated from them.
+
+Layout of a results folder (``results/`` in the repository)::
+
+    results/runs/<table>/<budget>/<dataset>/<model>/seed<k>/{config.json, metrics.jsonl, eval.json, cell.json}
+    results/<table>.json     # per cell: row, column, paper, per-seed errors, mean, std, budget, ...
+    results/<table>.md       # the markdown table (mean +- std over seeds)
+
+Everything but ``runs/`` is generated from ``runs/`` (:func:`write_table_results`), so a table can never
+disagree with the run files it claims to come from. Checkpoints are never copied.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stnlab.errors import StnlabError
+from stnlab.experiments.tables import BUDGET_ORDER, PaperTable
+from stnlab.train.checkpoint import atomic_write_text, write_json
+
+SMALL_FILES = ("config.json", "metrics.jsonl", "eval.json", "cell.json")
+
+
+def result_dir(results: str | Path, table: PaperTable, budget_key: str, cell_key: str, seed: int) -> Path:
+    """``<results>/runs/<table>/<budget>/<cell key>/seed<k>``."""
+    return Path(results) / "runs" / table.name / budget_key / cell_key / f"seed{seed}"
+
+
+def export_run(run_folder: Path, target: Path) -> None:
+    """Copy the small files of a finished run (never checkpoints) into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SMALL_FILES:
+        if (run_folder / name).is_file():
+            shutil.copyfile(run_folder / name, target / name)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise StnlabError(f"{path} is unreadable ({err}); delete that run folder and run it again") from None
+
+
+def _seed_records(folder: Path) -> list[dict[str, Any]]:
+    """One record per ``seed<k>`` folder under a cell's budget folder that has a test result."""
+    records = []
+    for seed_dir in sorted(folder.glob("seed*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1):
+        if not (seed_dir / "eval.json").is_file():
+            continue
+        ev = _read_json(seed_dir / "eval.json")
+        cfg = _read_json(seed_dir / "config.json")
+        meta = _read_json(seed_dir / "cell.json") if (seed_dir / "cell.json").is_file() else {}
+        metrics = [json.loads(line) for line in (seed_dir / "metrics.jsonl").read_text().splitlines() if line]
+        records.append({"seed": cfg["seed"], "error": ev["error"], "pass_std": ev.get("error_std", 0.0),
+                        "passes": ev.get("passes", 1), "epochs": metrics[-1]["epoch"] if metrics else None,
+                        "wall_seconds": metrics[-1]["wall_time"] if metrics else None,
+                        "commit": meta.get("commit", "unknown"), "config": cfg})
+    return records
+
+
+def _recipe(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The training recipe of a run: its config without the keys that name the cell or the machine."""
+    skip = {"model", "dataset", "seed", "threads", "device", "prefetch", "ckpt_every"}
+    return {k: v for k, v in config.items() if k not in skip}
+
+
+def aggregate(table: PaperTable, results: str | Path) -> list[dict[str, Any]]:
+    """Per cell and budget with finished seeds: the summary record (errors in %, std over seeds)."""
+    cells = []
+    base = Path(results) / "runs" / table.name
+    budget_dirs = sorted(base.iterdir(), key=lambda p: BUDGET_ORDER.get(p.name.split("+")[0], 9)) \
+        if base.is_dir() else []
+    for cell in table.cells:
+        for budget_dir in budget_dirs:
+            records = _seed_records(budget_dir / cell.key)
+            if not records:
+                continue
+            errors = [100 * r["error"] for r in records]
+            cells.append({
+                "row": cell.row, "column": cell.column, "model": cell.model, "dataset": cell.dataset,
+                "paper": cell.paper, "budget": budget_dir.name, "seeds": [r["seed"] for r in records],
+                "errors": errors, "mean": statistics.fmean(errors),
+                "std": statistics.stdev(errors) if len(errors) > 1 else None,
+                "pass_std": [100 * r["pass_std"] for r in records], "passes": records[0]["passes"],
+                "epochs": records[0]["epochs"], "recipe": _recipe(records[0]["config"]),
+                "wall_seconds": [r["wall_seconds"] for r in records], "commit": [r["commit"] for r in records],
+            })
+    return cells
+
+
+def best_entry(entries: list[dict[str, Any]], row: str, column: str) -> dict[str, Any] | None:
+    """The entry of (row, column) at the highest budget (paper > cpu > others), if any."""
+    found = [e for e in entries if e["row"] == row and e["column"] == column]
+    return min(found, key=lambda e: BUDGET_ORDER.get(e["budget"], 9), default=None)
+
+
+def format_results_markdown(table: PaperTable, entries: list[dict[str, Any]]) -> str:
+    """The table from committed results: ``mean ± std / paper``, marked where not at the paper budget."""
+    cols = list(table.columns)
+    lines = [f"**{table.title}** — {table.source}. Ours: test error (%), mean ± std over seeds "
+             f"(n = number of seeds); paper: the published number. Command: `stnlab reproduce {table.name}`", "",
+             f"| {table.row_label} | " + " | ".join(f"{c} (ours / paper)" for c in cols) + " |",
+             "|" + " --- |" * (len(cols) + 1)]
+    marks: dict[str, str] = {}
+    for row in table.rows:
+        parts = []
+        for col in cols:
+            cell, e = table.cell(row, col), best_entry(entries, row, col)
+            if cell is None:
+                parts.append("")
+                continue
+            paper = "—" if cell.paper is None else f"{cell.paper:.2f}"
+            if e is None:
+                parts.append(f"— / {paper}")
+                continue
+            std = f" ± {e['std']:.2f}" if e["std"] is not None else ""
+            ours = f"{e['mean']:.2f}{std} (n={len(e['errors'])})"
+            if e["budget"] != "paper":
+                mark = marks.setdefault(e["budget"], "†" * (len(marks) + 1))
+                ours += mark
+            parts.append(f"{ours} / {paper}")
+        lines.append(f"| {row} | " + " | ".join(parts) + " |")
+    for budget, mark in marks.items():
+        epochs = sorted({e["epochs"] for e in entries if e["budget"] == budget and e["epochs"] is not None})
+        lines.append(f"\n{mark} not at the paper budget: `{budget}` budget ({', '.join(f'{x:g}' for x in epochs)} "
+                     "epochs); see the table config's docstring.")
+    return "\n".join(lines)
+
+
+def write_table_results(table: PaperTable, results: str | Path) -> dict[str, Any]:
+    """Regenerate ``<results>/<table>.json`` and ``.md`` from ``<results>/runs``; return the JSON data."""
+    entries = aggregate(table, results)
+    data = {"table": table.name, "title": table.title, "source": table.source,
+            "note": "errors in %; std over seeds; pass_std: spread over the transformed test passes of each seed",
+            "cells": entries}
+    Path(results).mkdir(parents=True, exist_ok=True)
+    write_json(Path(results) / f"{table.name}.json", data)
+    atomic_write_text(Path(results) / f"{table.name}.md", format_results_markdown(table, entries) + "\n")
+    return data
+
+
+README_BEGIN = "<!-- results:begin (generated by `stnlab tables --write-readme README.md`; do not edit) -->"
+README_END = "<!-- results:end -->"
+
+
+def readme_block(tables: Mapping[str, PaperTable], results: str | Path) -> str:
+    """The README's results section: every table that has committed results, from ``results``."""
+    parts = [format_results_markdown(t, aggregate(t, results)) for _, t in sorted(tables.items())
+             if aggregate(t, results)]
+    body = "\n\n".join(parts) if parts else "No committed results yet."
+    return f"{README_BEGIN}\n{body}\n{README_END}"
+
+
+def update_readme(readme: str | Path, tables: Mapping[str, PaperTable], results: str | Path) -> bool:
+    """Replace the generated block of ``readme``; True when the file changed."""
+    path = Path(readme)
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise StnlabError(f"{path} has no generated results block; add the two lines {README_BEGIN!r} and "
+                          f"{README_END!r} where the tables go")
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    new = head + readme_block(tables, results) + tail
+    if new != text:
+        atomic_write_text(path, new)
+    return new != text
