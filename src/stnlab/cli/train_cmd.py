@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
+from stnlab.train import build_config, evaluate_run, parse_sets, read_config_file, train
+from stnlab.train.config import load_config_json
 
 
 def _common_data_args(p: argparse.ArgumentParser) -> None:
@@ -56,8 +58,6 @@ def register(subparsers: Any) -> None:
 
 
 def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from stnlab.train import parse_sets, read_config_file
-
     layers = [read_config_file(args.config)] if args.config else []
     flags = {k: getattr(args, k) for k in ("model", "dataset", "epochs", "steps", "seed")}
     layers.append({k: v for k, v in flags.items() if v is not None})
@@ -67,9 +67,6 @@ def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def run_train(args: argparse.Namespace) -> int:
     """``stnlab train``."""
-    from stnlab.train import build_config, train
-    from stnlab.train.config import load_config_json
-
     layers = _config_layers(args)
     if args.resume:
         if not args.out:
@@ -90,8 +87,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     """``stnlab eval``."""
-    from stnlab.train import evaluate_run
-
     if args.passes is not None and args.passes < 1:
         raise StnlabError(f"--passes must be >= 1, got {args.passes}")
     if args.samples < 0:
