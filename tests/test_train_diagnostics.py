@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from PIL import Image
 
 import stnlab.train.loop as loop
 import stnlab.train.metrics as metrics
@@ -155,6 +156,10 @@ def test_a_frozen_loc_net_is_reported_as_not_moving(tmp_path, capsys, monkeypatc
     assert err.count("has stayed at the identity for 2 validations") == 1
     assert [s for s, _ in writer.scalars["st0/angle_deg_mean"]] == [2, 4, 6]
     assert "st0/compensation_angle_deg_slope" in writer.scalars and "val_error" in writer.scalars
+    png = tmp_path / "run" / "st_grid_epoch001.png"  # the last step (mid-epoch 1) gets a grid
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and writer.figures == ["st_grid"]
+    with Image.open(png) as im:
+        assert im.size[0] >= 600 and im.size[1] >= 400  # big enough to read
 
 
 @needs_data
@@ -164,5 +169,11 @@ def test_a_training_st_moves_and_the_cnn_has_no_st_records(tmp_path):
     train(build_config({"model": "STN-C0", **sets}), tmp_path / "stn", progress=False)
     (st,) = read_metrics(tmp_path / "stn" / "metrics.jsonl")[-1]["st"]
     assert st["angle_deg"]["std"] > 0 and st["det"]["mean"] != 1.0
+    assert (tmp_path / "stn" / "st_grid_epoch001.png").is_file()
     train(build_config({"model": "CNN", **sets}), tmp_path / "cnn", progress=False)
     assert "st" not in read_metrics(tmp_path / "cnn" / "metrics.jsonl")[-1]
+    train(build_config({"model": "STN-C1", **sets, "st_grid_every": 1}), tmp_path / "c1", progress=False)
+    assert read_metrics(tmp_path / "c1" / "metrics.jsonl")[-1]["st"][0]["acts_on"] == "feature maps at depth 1"
+    assert not list((tmp_path / "c1").glob("*.png")) and not list((tmp_path / "cnn").glob("*.png"))
+    train(build_config({"model": "STN-C0", **sets, "st_grid_every": 0}), tmp_path / "stn", progress=False, force=True)
+    assert not list((tmp_path / "stn").glob("*.png"))  # --force removed the old grid; none written when off

@@ -97,7 +97,8 @@ def test_sigkill_mid_epoch_then_resume_reaches_exactly_the_same_metrics(referenc
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert all(torch.equal(a["optimizer"]["state"][i]["momentum_buffer"], b["optimizer"]["state"][i]["momentum_buffer"])
                for i in a["optimizer"]["state"])
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl",
+                                                     "st_grid_epoch001.png"]  # the grid of the last step
 
 
 def test_eval_mean_and_std_over_transformed_passes(reference, capsys):

@@ -24,6 +24,7 @@ from stnlab.train import evaluation as E
 from stnlab.train.config import RunConfig
 from stnlab.train.diagnostics import STCollector, st_places, st_warnings
 from stnlab.train.metrics import MetricsLog
+from stnlab.train.st_grid import st_grid_figure, write_st_grid
 from stnlab.train.step import Divergence, Guard, StepResult, lr_at
 
 
@@ -120,12 +121,29 @@ class Recorder:
         self.sums.zero_()
         self.seen = 0
         self.log.append(rec)
+        if j.d.is_main and self._grid_due(step):
+            self._write_grid(step)
         if rec["val_error"] < self.best["val_error"]:
             self.best.update(val_error=rec["val_error"], step=step)
             self.save("best.pt", step)
         self.save("last.pt", step)
         self.interval = (step, time.perf_counter())
         return rec
+
+    def _grid_due(self, step: int) -> bool:
+        """An ST grid at every ``st_grid_every``-th epoch end and at the last step."""
+        every, nb = self.job.cfg.st_grid_every, self.job.steps_per_epoch
+        return every > 0 and (step == self.job.total or (step % nb == 0 and (step // nb) % every == 0))
+
+    def _write_grid(self, step: int) -> None:
+        """``st_grid_epochNNN.png`` (NNN: the epoch in progress, 1-based) and the TensorBoard image."""
+        j = self.job
+        title = (f"{j.cfg.model} on {j.cfg.dataset}, epoch {step / j.steps_per_epoch:.2f} (step {step}): "
+                 f"input (red: region the ST samples) | ST output")
+        fig = st_grid_figure(j.model, j.val_src, title, j.cfg.precision)
+        if fig is not None:
+            self.log.add_figure("st_grid", fig, step)
+            write_st_grid(fig, j.out / f"st_grid_epoch{math.ceil(step / j.steps_per_epoch):03d}.png")
 
 
 def diverged(cfg: RunConfig, out: Path, found: Divergence) -> TrainingDiverged:
