@@ -53,6 +53,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--batch-size", type=int, default=None, help="evaluation batch size")
     e.add_argument("--samples", type=int, default=0,
                    help="evaluate only the first N samples of the split (quick checks; default: all)")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to evaluate, whatever the run was trained on (default: auto, CUDA if visible)")
     _common_data_args(e)
     e.set_defaults(func=run_eval)
 
@@ -95,7 +97,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise StnlabError(f"--batch-size must be >= 1, got {args.batch_size}")
     res = evaluate_run(args.run_dir, split=args.split, which=args.checkpoint, passes=args.passes,
                        batch_size=args.batch_size, root=args.data_root, cache_dir=args.cache_dir,
-                       max_samples=args.samples)
+                       max_samples=args.samples, device=args.device)
     if os.environ.get("RANK", "0") != "0":
         return 0
     spread = f" +- {res['error_std']:.4f} over {res['passes']} passes" if res["passes"] > 1 else ""
