@@ -7,6 +7,8 @@ coordinates, :mod:`stnlab.geometry`) is factored by :func:`stnlab.geometry.decom
 
 * ``angle_deg`` (degrees), ``log_scale`` (``log sqrt|det|``), ``log_scale_x``, ``log_scale_y``
   (``log |s|``), ``shear``, ``tx``, ``ty`` (normalised units: 1 = half the width), ``det``;
+  These describe the *sampling* matrix: ``angle_deg`` > 0 turns the content counter-clockwise on
+  screen, ``log_scale`` > 0 samples a larger region (zooms out), ``tx`` > 0 samples further right;
 * ``outside``: the share of the ST's sampling grid (16 x 16 points) that falls outside ``[-1, 1]^2``,
   i.e. samples zero padding (a zoomed-out ST has a large share).
 
