@@ -19,11 +19,11 @@ WORKER = """
 import os, sys, torch
 import stnlab.train.loop as loop
 seen = {}
-real_train = loop._train
-def spy(cfg, model, *args, **kw):
-    seen["model"] = model
-    return real_train(cfg, model, *args, **kw)
-loop._train = spy
+real_loop = loop._loop
+def spy(job, *args, **kw):
+    seen["model"] = job.model
+    return real_loop(job, *args, **kw)
+loop._loop = spy
 from stnlab.cli import main
 rc = main(sys.argv[2:])
 flat = torch.cat([p.detach().reshape(-1) for p in seen["model"].parameters()])
@@ -60,9 +60,11 @@ def test_torchrun_two_ranks_identical_parameters_one_set_of_files(tmp_path):
     initial = torch.cat([p.detach().reshape(-1) for p in build_model(cfg).parameters()])
     assert torch.equal(flat, p0) and not torch.equal(initial, p0) and state["step"] == 8
     assert len(state["rng"]) == 2 and len(state["running"]) == 2  # every rank's RNG and partial sums
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl",
+                                                     "st_grid_epoch001.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "spy", "worker.py"]
     records = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in records] == [4, 8]  # written once, not once per rank
     assert all(r["samples"] == 4 * 32 for r in records)  # both ranks' shards counted
+    assert all(r["st"][0]["samples"] == 300 for r in records)  # ST statistics pooled over the ranks' shards
     assert proc.stdout.count("STN-C0 on mnist-rot: step 8") == 1  # only rank 0 reports

@@ -1,5 +1,6 @@
 """Every bad input of `stnlab train` / `stnlab eval` gives one clear line and exit code 2 (no traceback)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -169,3 +170,21 @@ def test_weights_that_stop_being_finite_are_never_checkpointed(capsys, tmp_path,
                     "--steps", "20", "--set", "ckpt_every=4")
     assert "training diverged at step 8 (the weights are no longer finite)" in err
     assert load_checkpoint(run / "last.pt")["step"] == 4
+
+
+@needs_data
+def test_a_run_trained_on_cuda_evaluates_on_the_cpu(capsys, tmp_path):
+    from stnlab.cli import main
+
+    run = make_run(tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "device": "cuda"}))  # as a GPU run saves it
+    assert main(["eval", str(run), "--samples", "100", "--batch-size", "100", "--passes", "1", "--device", "cpu"]) == 0
+    res = json.loads((run / "eval.json").read_text())
+    assert res["num_samples"] == 100 and 0 <= res["error"] <= 1
+    if not torch.cuda.is_available():  # auto: the CPU here
+        assert main(["eval", str(run), "--samples", "100", "--batch-size", "100", "--passes", "1"]) == 0
+        err = cli_error(capsys, "eval", run, "--device", "cuda")
+        assert "no CUDA GPU is visible" in err and "stnlab eval: --device cpu" in err
+        assert main(["analyze", "compensation", str(run), "--images", "4", "--values", "0", "90",
+                     "--no-progress", "--out", str(tmp_path / "an")]) == 0  # analyze loads onto the CPU

@@ -13,6 +13,7 @@ import torch
 
 from stnlab.train import DETERMINISTIC_KEYS, build_config, evaluate_run, load_checkpoint, load_run, read_metrics
 from stnlab.train import train as run_training
+from stnlab.train.metrics import ST_KEYS
 
 DATA = os.environ.get("STNLAB_DATA")
 pytestmark = pytest.mark.skipif(not DATA, reason="STNLAB_DATA is not set (real MNIST needed)")
@@ -27,7 +28,9 @@ for key, value in SETS.items():
 
 
 def deterministic(records: list[dict]) -> list[dict]:
-    return [{k: r[k] for k in DETERMINISTIC_KEYS} for r in records]
+    """The reproducible part of the records, the ST statistics and warnings included."""
+    assert all("st" in r for r in records)  # STN-C0 records carry ST statistics
+    return [{k: r.get(k) for k in (*DETERMINISTIC_KEYS, *ST_KEYS)} for r in records]
 
 
 def stnlab(*args, **kw) -> subprocess.Popen:
@@ -97,7 +100,8 @@ def test_sigkill_mid_epoch_then_resume_reaches_exactly_the_same_metrics(referenc
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert all(torch.equal(a["optimizer"]["state"][i]["momentum_buffer"], b["optimizer"]["state"][i]["momentum_buffer"])
                for i in a["optimizer"]["state"])
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl",
+                                                     "st_grid_epoch001.png"]  # the grid of the last step
 
 
 def test_eval_mean_and_std_over_transformed_passes(reference, capsys):

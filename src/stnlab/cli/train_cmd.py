@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
+from stnlab.train import build_config, evaluate_run, parse_sets, read_config_file, train
+from stnlab.train.config import load_config_json
 
 
 def _common_data_args(p: argparse.ArgumentParser) -> None:
@@ -51,13 +53,13 @@ def register(subparsers: Any) -> None:
     e.add_argument("--batch-size", type=int, default=None, help="evaluation batch size")
     e.add_argument("--samples", type=int, default=0,
                    help="evaluate only the first N samples of the split (quick checks; default: all)")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to evaluate, whatever the run was trained on (default: auto, CUDA if visible)")
     _common_data_args(e)
     e.set_defaults(func=run_eval)
 
 
 def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from stnlab.train import parse_sets, read_config_file
-
     layers = [read_config_file(args.config)] if args.config else []
     flags = {k: getattr(args, k) for k in ("model", "dataset", "epochs", "steps", "seed")}
     layers.append({k: v for k, v in flags.items() if v is not None})
@@ -67,9 +69,6 @@ def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def run_train(args: argparse.Namespace) -> int:
     """``stnlab train``."""
-    from stnlab.train import build_config, train
-    from stnlab.train.config import load_config_json
-
     layers = _config_layers(args)
     if args.resume:
         if not args.out:
@@ -90,8 +89,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     """``stnlab eval``."""
-    from stnlab.train import evaluate_run
-
     if args.passes is not None and args.passes < 1:
         raise StnlabError(f"--passes must be >= 1, got {args.passes}")
     if args.samples < 0:
@@ -100,7 +97,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise StnlabError(f"--batch-size must be >= 1, got {args.batch_size}")
     res = evaluate_run(args.run_dir, split=args.split, which=args.checkpoint, passes=args.passes,
                        batch_size=args.batch_size, root=args.data_root, cache_dir=args.cache_dir,
-                       max_samples=args.samples)
+                       max_samples=args.samples, device=args.device)
     if os.environ.get("RANK", "0") != "0":
         return 0
     spread = f" +- {res['error_std']:.4f} over {res['passes']} passes" if res["passes"] > 1 else ""

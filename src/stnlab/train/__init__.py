@@ -12,8 +12,11 @@ Python API (the CLI ``stnlab train`` / ``stnlab eval`` is a thin layer on top)::
 from stnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from stnlab.train.config import DATASET_DEFAULTS, KEYS, RunConfig, build_config, parse_sets, read_config_file
 from stnlab.train.evaluation import compute_loss, default_passes, evaluate, evaluate_run
-from stnlab.train.loop import TrainingDiverged, build_model, load_run, load_run_state, lr_at, train
+from stnlab.train.loop import train
 from stnlab.train.metrics import DETERMINISTIC_KEYS, read_metrics
+from stnlab.train.recorder import TrainingDiverged
+from stnlab.train.run import build_model, load_run, load_run_state
+from stnlab.train.step import lr_at
 
 __all__ = [
     "DATASET_DEFAULTS",

@@ -20,7 +20,7 @@ import torch
 from stnlab.errors import StnlabError
 
 FORMAT = "stnlab-checkpoint-v1"
-RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb")
+RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb")  # and st_grid_epoch*.png
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:
@@ -121,8 +121,7 @@ def prepare_run_folder(out: Path, *, force: bool, resume: bool) -> None:
 
 def clear_run_folder(out: Path) -> None:
     """Delete the files stnlab writes into a run folder (used by ``--force``) and make sure it exists."""
-    for name in RUN_FILES:
-        target = out / name
+    for target in [out / name for name in RUN_FILES] + sorted(out.glob("st_grid_epoch*.png")):
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
@@ -132,6 +131,7 @@ def clear_run_folder(out: Path) -> None:
 
 __all__ = [
     "FORMAT",
+    "atomic_write_bytes",
     "atomic_write_text",
     "check_model_matches",
     "clear_run_folder",

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
+from stnlab.models import DATASETS
+from stnlab.train.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "constant", "cosine")
@@ -38,6 +40,13 @@ class RunConfig:
     ``val_samples`` > 0 validates on the first that many validation samples only (0: all).
     ``prefetch`` batches are rendered ahead in a background thread (0: render inline).
     ``threads`` 0 means all cores (divided among the processes of a machine under torchrun).
+    ``precision`` ``bf16`` runs the forward passes under autocast (see :mod:`stnlab.train.precision`).
+    ``guard_every``: the guard is read on the host every that many steps (and before every checkpoint
+    and record); it is computed on the device at every step, so the step it names is exact.
+    ST diagnostics (docs/training.md): ``st_warn_after`` consecutive validations before an ST is reported
+    as not moving / collapsing; ``st_identity_weight`` > 0 adds ``weight * ||M - I||^2`` per ST to the loss;
+    ``st_log_scale_bound`` > 0 adds ``relu(|log-scale| - bound)^2`` per ST (a soft bound on the zoom);
+    ``st_grid_every`` > 0 writes ``st_grid_epochNNN.png`` every that many epochs (0: never).
     """
 
     model: str
@@ -69,6 +78,12 @@ class RunConfig:
     prefetch: int = 0
     device: str = "auto"
     theta_bound: float = 1e3
+    guard_every: int = 50
+    precision: str = "fp32"
+    st_warn_after: int = 3
+    st_identity_weight: float = 0.0
+    st_log_scale_bound: float = 0.0
+    st_grid_every: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -156,23 +171,24 @@ def _coerce(key: str, value: Any) -> Any:
 
 def _check(cfg: RunConfig) -> None:
     """Range and choice checks; each failure names the key and the valid values."""
-    from stnlab.models import DATASETS
-
     def bad(key: str, why: str) -> StnlabError:
         return StnlabError(f"config key {key!r} = {getattr(cfg, key)!r}: {why}")
 
     if cfg.dataset not in DATASETS:
         raise StnlabError(f"unknown dataset {cfg.dataset!r}; valid: {', '.join(sorted(DATASETS))}")
-    for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("device", DEVICES)):
+    for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("device", DEVICES),
+                         ("precision", PRECISIONS)):
         if getattr(cfg, key) not in choices:
             raise bad(key, f"valid: {', '.join(choices)}")
-    positive = ("lr", "batch_size", "epochs", "eval_batch_size", "theta_bound", "lr_decay")
+    positive = ("lr", "batch_size", "epochs", "eval_batch_size", "theta_bound", "lr_decay", "guard_every",
+                "st_warn_after")
     for key in positive:
         value = getattr(cfg, key)
         if not (value > 0 and math.isfinite(value)):
             raise bad(key, "must be a positive number")
     for key in ("momentum", "weight_decay", "grad_clip", "val_every", "ckpt_every", "threads",
-                "loc_lr_multiplier", "seed", "data_seed", "val_samples", "prefetch"):
+                "loc_lr_multiplier", "seed", "data_seed", "val_samples", "prefetch", "st_identity_weight",
+                "st_log_scale_bound", "st_grid_every"):
         value = getattr(cfg, key)
         if not (value >= 0 and math.isfinite(value)):
             raise bad(key, "must be >= 0")

@@ -62,7 +62,8 @@ def setup(device: str = "auto", threads: int = 0) -> Dist:
     rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
     local_world = _env_int("LOCAL_WORLD_SIZE", world)
     if device == "cuda" and not torch.cuda.is_available():
-        raise StnlabError("device 'cuda' asked for but no CUDA GPU is visible; use --set device=cpu")
+        raise StnlabError("device 'cuda' asked for but no CUDA GPU is visible; use the CPU (stnlab train: "
+                          "--set device=cpu; stnlab eval: --device cpu)")
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         dev = torch.device("cuda", local_rank % torch.cuda.device_count())

@@ -9,6 +9,8 @@ its "classes" for the per-class error are the sequence lengths (number of non-bl
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stnlab.train.distributed import Dist, all_sum
+from stnlab.data import make_source
+from stnlab.train.checkpoint import write_json
+from stnlab.train.distributed import Dist, all_sum, setup, teardown
+from stnlab.train.precision import autocast
+from stnlab.train.run import load_run_state
+
+BatchHook = Callable[[list[Tensor], "dict[str, Tensor] | None"], None]
 
 PROTOCOL_PASSES = {"mnist-rot": 10, "mnist-trans": 10, "mnist-scale": 10}
 
@@ -44,51 +52,80 @@ def default_passes(dataset: str) -> int:
     return PROTOCOL_PASSES.get(dataset, 1)
 
 
-def _pass_counts(model: nn.Module, source: Any, epoch: int, batch_size: int, d: Dist,
-                 channels_last: bool, limit: int) -> Tensor:
+@dataclass(frozen=True)
+class _PassSetup:
+    """How :func:`_pass_counts` runs: batch size, process, layout, sample limit (global batches), precision,
+    and an optional callback ``on_batch(matrices, params)`` that receives each batch's ST matrices."""
+
+    batch_size: int
+    d: Dist
+    channels_last: bool
+    limit: float
+    precision: str
+    on_batch: BatchHook | None
+
+
+def _sharded_batches(source: Any, epoch: int, s: _PassSetup) -> Iterator[tuple[int, Any]]:
+    """``(global batch index, batch)`` of this rank's share of one pass (rank 0 also takes the rest)."""
+    d, want = s.d, s.on_batch is not None
+    sharded = source.batches(s.batch_size, epoch=epoch, shuffle=False, rank=d.rank, world_size=d.world_size,
+                             return_params=want)
+    streams = [((d.rank + k * d.world_size, b) for k, b in enumerate(sharded))]
+    if d.is_main and d.world_size > 1:  # the batches left out by the even sharding
+        done = source.num_batches(s.batch_size, world_size=d.world_size) * d.world_size
+        rest = source.batches(s.batch_size, epoch=epoch, shuffle=False, start_batch=done, return_params=want)
+        streams.append((done + k, b) for k, b in enumerate(rest))
+    for stream in streams:
+        for g, batch in stream:
+            if g >= s.limit:  # global batch indices rise along each stream
+                break
+            yield g, batch
+
+
+def _pass_counts(model: nn.Module, source: Any, epoch: int, s: _PassSetup) -> Tensor:
     """float64 ``[loss sum, count per class..., wrong per class...]`` of one pass, summed over ranks.
 
-    Only global batches ``< limit`` are used (the first ``limit * batch_size`` samples)."""
+    Only global batches ``< s.limit`` are used (the first ``limit * batch_size`` samples)."""
     n_cls = class_of(torch.zeros((1, *source.label_shape), dtype=torch.long), source.num_classes)[1]
     acc = torch.zeros(1 + 2 * n_cls, dtype=torch.float64)
-    sharded = source.batches(batch_size, epoch=epoch, shuffle=False, rank=d.rank, world_size=d.world_size)
-    iters = [((d.rank + k * d.world_size, b) for k, b in enumerate(sharded))]
-    if d.is_main and d.world_size > 1:  # the batches left out by the even sharding
-        done = source.num_batches(batch_size, world_size=d.world_size) * d.world_size
-        rest = source.batches(batch_size, epoch=epoch, shuffle=False, start_batch=done)
-        iters.append(((done + k, b) for k, b in enumerate(rest)))
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for it in iters:
-        for g, batch in it:
-            if g >= limit:
-                break
-            x = batch.images.to(d.device, non_blocking=True).contiguous(memory_format=fmt)
-            labels = batch.labels.to(d.device)
-            logits = model(x)
-            loss, wrong = compute_loss(logits, labels)
-            cls, _ = class_of(labels, source.num_classes)
-            counts = torch.bincount(cls, minlength=n_cls).double()  # n_cls
-            wrongs = torch.bincount(cls, weights=wrong.double(), minlength=n_cls)  # n_cls
-            acc += torch.cat([(loss.double() * len(labels)).view(1), counts, wrongs]).cpu()
-    return torch.tensor(all_sum(d, acc.tolist()), dtype=torch.float64)
+    fmt = torch.channels_last if s.channels_last else torch.contiguous_format
+    for _, batch in _sharded_batches(source, epoch, s):
+        x = batch.images.to(s.d.device, non_blocking=True).contiguous(memory_format=fmt)
+        labels = batch.labels.to(s.d.device)
+        with autocast(s.d.device, s.precision):
+            if s.on_batch is None:
+                logits = model(x)
+            else:
+                logits, mats = model(x, return_transforms=True)
+                s.on_batch(mats, batch.params)
+        loss, wrong = compute_loss(logits.float(), labels)
+        cls, _ = class_of(labels, source.num_classes)
+        counts = torch.bincount(cls, minlength=n_cls).double()  # n_cls
+        wrongs = torch.bincount(cls, weights=wrong.double(), minlength=n_cls)  # n_cls
+        acc += torch.cat([(loss.double() * len(labels)).view(1), counts, wrongs]).cpu()
+    return torch.tensor(all_sum(s.d, acc.tolist()), dtype=torch.float64)
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, source: Any, *, passes: int = 1, batch_size: int = 500,
-             dist_info: Dist | None = None, channels_last: bool = False, max_samples: int = 0) -> dict[str, Any]:
+             dist_info: Dist | None = None, channels_last: bool = False, max_samples: int = 0,
+             precision: str = "fp32", on_batch: BatchHook | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on every sample of ``source`` for ``passes`` passes (epochs 0..passes-1).
 
     ``max_samples`` > 0 uses only the first ``max_samples`` samples (rounded up to whole batches).
+    ``precision`` ``bf16`` runs the forward passes under autocast (the loss in fp32). ``on_batch``, when
+    given, is called with each batch's ST matrices and its data params (``return_params=True``).
     Returns ``error`` (mean over passes), ``error_std`` (sample std over passes; 0 for one pass),
     ``pass_errors``, ``loss``, ``per_class_error`` (class -> error over all passes), ``num_samples``.
     Under torchrun every rank evaluates its shard and the counts are summed.
     """
     d = dist_info or Dist(device=next(model.parameters()).device)
+    limit = math.ceil(max_samples / batch_size) if max_samples > 0 else math.inf
+    setup = _PassSetup(batch_size, d, channels_last, limit, precision, on_batch)
     was_training = model.training
     model.eval()
     try:
-        limit = math.ceil(max_samples / batch_size) if max_samples > 0 else math.inf
-        totals = [_pass_counts(model, source, p, batch_size, d, channels_last, limit) for p in range(passes)]
+        totals = [_pass_counts(model, source, p, setup) for p in range(passes)]
     finally:
         model.train(was_training)
     n_cls = (len(totals[0]) - 1) // 2
@@ -111,20 +148,18 @@ def evaluate(model: nn.Module, source: Any, *, passes: int = 1, batch_size: int 
 
 def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best", passes: int | None = None,
                  batch_size: int | None = None, root: str | Path | None = None,
-                 cache_dir: str | Path | None = None, write: bool = True, max_samples: int = 0) -> dict[str, Any]:
+                 cache_dir: str | Path | None = None, write: bool = True, max_samples: int = 0,
+                 device: str = "auto") -> dict[str, Any]:
     """Evaluate a run folder's checkpoint on ``split``; write ``eval.json`` there (atomically) and return it.
 
     ``which``: ``best``, ``last`` or a checkpoint path; ``passes`` defaults to :func:`default_passes`;
-    ``max_samples`` > 0 evaluates only the first that many samples of the split.
+    ``max_samples`` > 0 evaluates only the first that many samples of the split. ``device``: ``auto``
+    (CUDA if visible, else CPU), ``cpu`` or ``cuda``, whatever device the run was trained on; the
+    forward passes use the run's ``precision``.
     """
-    from stnlab.data import make_source
-    from stnlab.train.checkpoint import write_json
-    from stnlab.train.distributed import setup, teardown
-    from stnlab.train.loop import load_run_state
-
     run_dir = Path(run_dir)
     model, cfg, state = load_run_state(run_dir, which=which)
-    d = setup(cfg.device, cfg.threads)
+    d = setup(device, cfg.threads)
     try:
         model.to(d.device)
         if cfg.channels_last:
@@ -132,7 +167,8 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
         source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed)
         passes = passes if passes is not None else default_passes(cfg.dataset)
         result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
-                          dist_info=d, channels_last=cfg.channels_last, max_samples=max_samples)
+                          dist_info=d, channels_last=cfg.channels_last, max_samples=max_samples,
+                          precision=cfg.precision)
     finally:
         teardown(d)
     out = {"run": str(run_dir), "model": cfg.model, "dataset": cfg.dataset, "checkpoint": which,

@@ -10,7 +10,25 @@ from stnlab.errors import StnlabError
 from stnlab.train.checkpoint import atomic_write_text
 
 # Keys of a record that are the same in every run with the same config and seed (the rest is timing).
+# ``st`` and ``st_warnings`` (the ST diagnostics) are present only for models with spatial transformers.
 DETERMINISTIC_KEYS = ("epoch", "step", "samples", "train_loss", "train_error", "val_loss", "val_error", "lr")
+ST_KEYS = ("st", "st_warnings")
+
+
+def scalars(record: dict[str, Any]) -> dict[str, float]:
+    """The TensorBoard scalars of a record: its numbers, and ``stI/QUANTITY_mean|std`` and
+    ``stI/compensation_QUANTITY_slope|r2`` for each ST ``I``."""
+    out = {k: float(v) for k, v in record.items()
+           if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "epoch")}
+    for st in record.get("st", []):
+        for key, value in st.items():
+            if isinstance(value, dict) and "mean" in value:
+                out[f"st{st['index']}/{key}_mean"] = value["mean"]
+                out[f"st{st['index']}/{key}_std"] = value["std"]
+        for key, fit in st.get("compensation", {}).items():
+            out[f"st{st['index']}/compensation_{key}_slope"] = fit["slope"]
+            out[f"st{st['index']}/compensation_{key}_r2"] = fit["r2"]
+    return out
 
 
 class MetricsLog:
@@ -34,9 +52,14 @@ class MetricsLog:
         if self.path is not None:
             self._flush()
         if self.writer is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
-                    self.writer.add_scalar(key, value, record["step"])
+            for key, value in scalars(record).items():
+                self.writer.add_scalar(key, value, record["step"])
+            self.writer.flush()
+
+    def add_figure(self, tag: str, figure: Any, step: int) -> None:
+        """Add a matplotlib figure to TensorBoard (when enabled)."""
+        if self.writer is not None:
+            self.writer.add_figure(tag, figure, step, close=False)
             self.writer.flush()
 
     def close(self) -> None:
@@ -70,4 +93,4 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-__all__ = ["DETERMINISTIC_KEYS", "MetricsLog", "read_metrics", "require_tensorboard"]
+__all__ = ["DETERMINISTIC_KEYS", "ST_KEYS", "MetricsLog", "read_metrics", "require_tensorboard", "scalars"]
