@@ -110,12 +110,12 @@ def _apply(m: Tensor, q: Tensor) -> Tensor:
     return q @ m[..., :2, :2].transpose(-1, -2) + m[..., None, :2, 2]
 
 
-def _weights(geo: LayerGeometry, q: Tensor, a_h: Tensor, start: Tensor, radius: float) -> Tensor:
+def _weights(geo: LayerGeometry, q: Tensor, a_h_out_to_in: Tensor, start_out_to_in: Tensor, radius: float) -> Tensor:
     """``T x Q`` comparison weights: the transformed-image counterpart is in the disk and the
     analytic-inverse sampling position lies inside the map (between pixel centres)."""
     p = geo.a * q + geo.b  # Q x 2, input coordinates
-    back = _apply(invert(a_h), p)  # T x Q x 2: where the content at p sits in T_h f
-    inside = _apply(start, q).abs().amax(dim=-1) <= 1 - 1 / geo.map_size + 1e-6
+    back = _apply(invert(a_h_out_to_in), p)  # T x Q x 2: where the content at p sits in T_h f
+    inside = _apply(start_out_to_in, q).abs().amax(dim=-1) <= 1 - 1 / geo.map_size + 1e-6
     return ((back.norm(dim=-1) <= radius + 1e-6) & inside).float()
 
 
@@ -241,7 +241,7 @@ def alignment_residual(
     tfs = parse_transforms(transforms)
     images = images.float()
     geos = layer_geometries(stages, images.shape[1:])
-    a_h = stack_matrices(tfs, images.shape[-1])  # T x 3 x 3
+    a_h = stack_matrices(tfs, images.shape[-1])  # T x 3 x 3, out_to_in: T_h f = warp(f, a_h)
     depths = _usable_depths(geos, a_h, radius) if depths is None else list(depths)
     for d in depths:
         if not 0 <= d < len(geos):
@@ -255,8 +255,8 @@ def alignment_residual(
     for d in depths:
         geo = geos[d]
         idx, q = _layer_points(geo, radius)
-        inv = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-d resolution
-        w = _weights(geo, q, a_h, inv, radius)  # T x Q
+        undo_out_to_in = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-d resolution
+        w = _weights(geo, q, a_h, undo_out_to_in, radius)  # T x Q
         short = [tfs[j].label for j in range(t) if w[j].sum() < MIN_POINTS]
         if short:
             raise StnlabError(
@@ -269,7 +269,7 @@ def alignment_residual(
         moved = moved_feats[d]
         if channel_permutation is not None:
             moved = moved[:, channel_permutation]
-        starts = torch.stack([identity(t), inv], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
+        starts = torch.stack([identity(t), undo_out_to_in], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
         weights = w.repeat_interleave(n, dim=0)  # (T N) x Q
         # pairs are optimised independently, so chunks give the same result with less memory
         chunk = max(1, CHUNK_ELEMENTS // (2 * moved.shape[1] * max(q.shape[0], moved[0, 0].numel())))
