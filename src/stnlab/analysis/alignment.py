@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -120,15 +121,13 @@ def _weights(geo: LayerGeometry, q: Tensor, a_h_out_to_in: Tensor, start_out_to_
 
 
 def _family_jacobian(family: str, params: Tensor) -> tuple[Tensor, Tensor]:
-    """``family_matrix`` at ``params`` (``P x n``) and its derivative ``P x 3 x 3 x n`` (central differences
-    in float64: the maps are smooth and tiny, so this is exact to ~1e-10)."""
-    p = params.double()
-    n = p.shape[1]
-    eye = torch.eye(n, dtype=torch.float64) * 1e-5
-    plus = family_matrix(family, (p[:, None] + eye).reshape(-1, n)).view(-1, n, 3, 3)
-    minus = family_matrix(family, (p[:, None] - eye).reshape(-1, n)).view(-1, n, 3, 3)
-    jac = ((plus - minus) / 2e-5).permute(0, 2, 3, 1)  # P x 3 x 3 x n
-    return family_matrix(family, p).float(), jac.float()
+    """``family_matrix`` at ``params`` (``P x n``) and its exact derivative ``P x 3 x 3 x n``.
+
+    Reverse-mode autodiff (``torch.func.jacrev``) of the batch sum: row ``i`` of the matrices depends only on
+    row ``i`` of ``params``, so the sum's Jacobian holds every per-row Jacobian (9 backward passes in all).
+    """
+    jac = torch.func.jacrev(lambda p: family_matrix(family, p).sum(0))(params)  # 3 x 3 x P x n
+    return family_matrix(family, params), jac.permute(2, 0, 1, 3)
 
 
 def _with_gradients(maps: Tensor) -> Tensor:
@@ -138,6 +137,52 @@ def _with_gradients(maps: Tensor) -> Tensor:
     gx = (pad[..., 1:-1, 2:] - pad[..., 1:-1, :-2]) * (w / 4)  # d/dx, x in [-1, 1] spans w pixels
     gy = (pad[..., 2:, 1:-1] - pad[..., :-2, 1:-1]) * (h / 4)
     return torch.cat([maps, gx, gy], dim=1)
+
+
+class _LMState(NamedTuple):
+    """Per (pair, start): ``loss`` ``B x S``, ``matrix`` ``B x S x 3 x 3``, Gauss-Newton ``hess``
+    ``B x S x n x n`` and ``grad`` ``B x S x n`` (half the gradient of ``loss`` times its denominator)."""
+
+    loss: Tensor
+    matrix: Tensor
+    hess: Tensor
+    grad: Tensor
+
+
+@dataclass(frozen=True)
+class _LMProblem:
+    """The fixed data of :func:`align_maps` (shapes there); :meth:`evaluate` gives the LM quantities."""
+
+    target: Tensor
+    stacked: Tensor  # B x 3C x H x W: the moved maps and their spatial gradients
+    starts: Tensor  # B x S x 3 x 3
+    q: Tensor
+    weights: Tensor
+    family: str
+
+    def evaluate(self, params: Tensor) -> _LMState:
+        """Loss, matrices, Gauss-Newton Hessian and gradient at ``params`` (``B x S x n``)."""
+        b, s, n = params.shape
+        c, weights = self.target.shape[1], self.weights
+        denom = (self.target.pow(2) * weights[:, None]).sum(dim=(1, 2)).clamp_min(1e-12)  # B
+        fm, dfm = _family_jacobian(self.family, params.reshape(-1, n))
+        starts = self.starts.reshape(b * s, 3, 3)
+        m = (starts @ fm).view(b, s, 3, 3)
+        dm = torch.einsum("pij,pjkn->pikn", starts, dfm)[:, :2].reshape(b, s, 2, 3, n)  # d(2x3 rows)/dp
+        grid = _apply(m, self.q)
+        sampled = F.grid_sample(self.stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        val, gx, gy = sampled[:, :c], sampled[:, c : 2 * c], sampled[:, 2 * c :]  # each B x C x S x Q
+        r = val - self.target[:, :, None]  # B x C x S x Q
+        loss = (r.pow(2).sum(1) * weights[:, None]).sum(-1) / denom[:, None]  # B x S
+        # channel sums first (the large dimension), then the small per-point 2 x n algebra
+        wq = weights[:, None, :, None, None]  # B x 1 x Q x 1 x 1
+        sxx, sxy, syy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)  # B x S x Q
+        struct = torch.stack([torch.stack([sxx, sxy], -1), torch.stack([sxy, syy], -1)], -2) * wq  # B S Q 2 2
+        rg = torch.stack([(gx * r).sum(1), (gy * r).sum(1)], -1)[..., None] * wq  # B x S x Q x 2 x 1
+        qh = torch.cat([self.q, torch.ones_like(self.q[:, :1])], dim=1)  # Q x 3
+        dg = torch.einsum("bsikn,qk->bsqin", dm, qh)  # B x S x Q x 2 x n: d(grid point)/d(params)
+        dgt = dg.transpose(-1, -2)  # B x S x Q x n x 2
+        return _LMState(loss, m, (dgt @ struct @ dg).sum(2), (dgt @ rg).sum(2)[..., 0])
 
 
 def align_maps(
@@ -160,51 +205,25 @@ def align_maps(
     best_matrices B x 3 x 3)``; errors only ever go down, so the best is never worse than any start.
     """
     b, s = starts.shape[:2]
-    c, n = moved.shape[1], family_size(family)
-    stacked = _with_gradients(moved)  # B x 3C x H x W
-    denom = (target.pow(2) * weights[:, None]).sum(dim=(1, 2)).clamp_min(1e-12)  # B
-    starts_flat = starts.reshape(b * s, 3, 3)
-    qh = torch.cat([q, torch.ones_like(q[:, :1])], dim=1)  # Q x 3
-
-    def evaluate(p: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        fm, dfm = _family_jacobian(family, p)
-        m = (starts_flat @ fm).view(b, s, 3, 3)
-        dm = torch.einsum("pij,pjkn->pikn", starts_flat, dfm)[:, :2].reshape(b, s, 2, 3, n)  # d(2x3 rows)/dp
-        sampled = F.grid_sample(stacked, _apply(m, q), mode="bilinear", padding_mode="zeros", align_corners=False)
-        val, gx, gy = sampled[:, :c], sampled[:, c : 2 * c], sampled[:, 2 * c :]  # each B x C x S x Q
-        r = val - target[:, :, None]  # B x C x S x Q
-        loss = (r.pow(2).sum(1) * weights[:, None]).sum(-1) / denom[:, None]  # B x S
-        # channel sums first (the large dimension), then the small per-point 2 x n algebra
-        wq = weights[:, None, :, None, None]  # B x 1 x Q x 1 x 1
-        sxx, sxy, syy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)  # B x S x Q
-        struct = torch.stack([torch.stack([sxx, sxy], -1), torch.stack([sxy, syy], -1)], -2) * wq  # B S Q 2 2
-        rg = torch.stack([(gx * r).sum(1), (gy * r).sum(1)], -1)[..., None] * wq  # B x S x Q x 2 x 1
-        dg = torch.einsum("bsikn,qk->bsqin", dm, qh)  # B x S x Q x 2 x n: d(grid point)/d(params)
-        dgt = dg.transpose(-1, -2)  # B x S x Q x n x 2
-        hess = (dgt @ struct @ dg).sum(2)  # B x S x n x n
-        grad_p = (dgt @ rg).sum(2)[..., 0]  # B x S x n
-        return loss, m, hess, grad_p
-
+    n = family_size(family)
+    problem = _LMProblem(target, _with_gradients(moved), starts, q, weights, family)
     params = torch.zeros(b, s, n)
-    loss, m, hess, grad_p = evaluate(params.view(-1, n))
-    first = loss.clone()
+    state = problem.evaluate(params)
+    first = state.loss.clone()
     damping = torch.full((b, s), 1e-3)
     eye = torch.eye(n)
     for _ in range(steps):
-        diag = torch.diagonal(hess, dim1=-2, dim2=-1)  # B x S x n
-        system = hess + (damping[..., None] * diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12)[..., None] * eye
-        trial = params - torch.linalg.solve(system, grad_p[..., None])[..., 0]
-        t_loss, t_m, t_hess, t_grad = evaluate(trial.view(-1, n))
-        ok = t_loss < loss  # B x S
+        diag = torch.diagonal(state.hess, dim1=-2, dim2=-1)  # B x S x n
+        system = state.hess + (damping[..., None] * diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12)[..., None] * eye
+        trial = params - torch.linalg.solve(system, state.grad[..., None])[..., 0]
+        new = problem.evaluate(trial)
+        ok = new.loss < state.loss  # B x S
         params = torch.where(ok[..., None], trial, params)
-        loss = torch.where(ok, t_loss, loss)
-        m = torch.where(ok[..., None, None], t_m, m)
-        hess = torch.where(ok[..., None, None], t_hess, hess)
-        grad_p = torch.where(ok[..., None], t_grad, grad_p)
+        state = _LMState(*(torch.where(ok.view(b, s, *[1] * (x.dim() - 2)), x, old) for x, old in zip(new, state)))
         damping = torch.where(ok, damping / 3, damping * 4).clamp(1e-7, 1e7)
-    pick = loss.argmin(dim=1)  # B
+    pick = state.loss.argmin(dim=1)  # B
     rows = torch.arange(b)
-    return first.sqrt(), loss[rows, pick].sqrt(), m[rows, pick]
+    return first.sqrt(), state.loss[rows, pick].sqrt(), state.matrix[rows, pick]
 
 
 def alignment_residual(
