@@ -93,6 +93,15 @@ def test_aligned_views_apply_the_st_matrix(digits):
     assert (aligned[0] - aligned[1]).abs().mean() < 0.5 * (shown[0] - shown[1]).abs().mean()
 
 
+def test_analysis_leaves_the_model_in_its_mode(digits):
+    """aligned_views / compensation run in eval mode and hand a training model back in training mode."""
+    images, labels = digits
+    model = create_model("STN-C0", "mnist").train()
+    aligned_views(model, images[:2], "rotation", [0.0, 30.0])
+    compensation(model, images[:4], labels[:4], values=[0.0, 30.0])
+    assert all(m.training for m in model.modules())
+
+
 def test_plain_cnn_and_bad_values_are_rejected(digits):
     images, labels = digits
     with pytest.raises(StnlabError, match="no spatial transformer"):

@@ -33,6 +33,7 @@ from stnlab.analysis.layers import layer_geometries, stages_of
 from stnlab.analysis.transforms import InputTransform
 from stnlab.errors import StnlabError
 from stnlab.geometry import warp
+from stnlab.modes import eval_mode
 
 DEFAULT_VALUES = {
     "rotation": [float(v) for v in range(-90, 91, 15)],
@@ -106,7 +107,8 @@ def _correct(logits: Tensor, labels: Tensor) -> Tensor:
 def transformed_predictions(
     model: nn.Module, images: Tensor, tf: InputTransform, st_index: int, batch_size: int = 256
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Run ``model`` on ``T_h images``: ``(transformed images, ST matrix in input coordinates, logits)``."""
+    """Run ``model`` (in eval mode; each module's mode is restored) on ``T_h images``: ``(transformed images,
+    ST matrix in input coordinates, logits)``."""
     depths = st_depths(model)
     if not 0 <= st_index < len(depths):
         raise StnlabError(f"st_index {st_index} out of range; this model has {len(depths)} ST(s)")
@@ -114,7 +116,7 @@ def transformed_predictions(
     a_h_out_to_in = tf.matrix(images.shape[-1])
     layer_to_input = geo.to_input()
     xs, mats, logits = [], [], []
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):
         for chunk in images.split(batch_size):
             x = warp(chunk, a_h_out_to_in.expand(chunk.shape[0], 3, 3))
             out, st_out_to_in = model(x, return_transforms=True)  # one matrix per ST, in its layer's coordinates
@@ -143,8 +145,6 @@ def compensation(
     values = list(DEFAULT_VALUES[kind] if values is None else values)
     if len(values) < 2:
         raise StnlabError("compensation needs at least two applied values to fit a slope")
-    was_training = model.training
-    model.eval()
     size = images.shape[-1]
     applied, predicted, errors = [], [], []
     for v in tqdm(values, desc=f"compensation ({kind})", disable=not progress):
@@ -153,7 +153,6 @@ def compensation(
         applied.append(tf.content_value(tf.matrix(size), size)[0])
         predicted.append(tf.content_value(mats, size))
         errors.append(1 - _correct(logits, labels).float().mean())
-    model.train(was_training)
     x, y = torch.stack(applied), torch.stack(predicted)  # V, V x N
     if kind == "rotation":
         y = _unwrap(y)
@@ -200,7 +199,6 @@ def aligned_views(
     """``(transformed, aligned)``, each ``V x N x C x H x W``: inputs under each applied value and those
     inputs warped by the ST's matrix (in input coordinates; for a feature-map ST this shows what its
     transform does to the image, not the feature maps it really warps)."""
-    model.eval()
     xs, al = [], []
     for v in values:
         tf = InputTransform(kind, (v, 0.0) if kind == "translation" else (v,))

@@ -1,4 +1,4 @@
-"""Figures (PNG, matplotlib Agg) and their numbers (JSON), written atomically beside each other.
+"""Figures (PNG, matplotlib Agg), written atomically (their numbers go beside them with ``stnlab.io.write_json``).
 
 Every ``plot_*`` function takes a result object and a path, writes the PNG through a temporary file
 (never a half-written figure) and returns the path.
@@ -6,11 +6,7 @@ Every ``plot_*`` function takes a result object and a path, writes the PNG throu
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -20,38 +16,16 @@ from torch import Tensor  # noqa: E402
 
 from stnlab.analysis.alignment import AlignmentResult  # noqa: E402
 from stnlab.analysis.compensation import CompensationResult  # noqa: E402
+from stnlab.io import atomic_write  # noqa: E402
 
 _UNITS = {"rotation": "angle (degrees)", "scale": "log-scale", "translation": "tx (input pixels)"}
 
 
-def _atomic(path: str | Path, write: Any) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def write_json(data: Any, path: str | Path) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
-    return _atomic(path, lambda tmp: Path(tmp).write_text(text))
-
-
 def _save(fig: plt.Figure, path: str | Path) -> Path:
-    out = _atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
-    return out
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def plot_residual_vs_depth(result: AlignmentResult, path: str | Path, title: str | None = None) -> Path:

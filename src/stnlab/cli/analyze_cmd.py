@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stnlab.errors import StnlabError
+from stnlab.io import check_creatable, ensure_dir, write_json
 
 
 def _common(p: argparse.ArgumentParser, out_help: str) -> None:
@@ -122,9 +123,8 @@ def _out(args: argparse.Namespace, default: Path | None = None, create: bool = T
     out = Path(args.out) if args.out is not None else default
     if out.exists() and not out.is_dir():
         raise StnlabError(f"--out {out} exists and is not a folder; pass a folder path")
-    if create:
-        out.mkdir(parents=True, exist_ok=True)
-    return out
+    check_creatable(out, "--out")
+    return ensure_dir(out) if create else out
 
 
 def _images(args: argparse.Namespace, dataset: str, size: int) -> tuple[Tensor, Tensor]:
@@ -152,7 +152,7 @@ def _alignment(
 ) -> None:
     """Run the alignment analysis on ``args.images`` digits; write alignment.json/.png into ``out``."""
     from stnlab.analysis import alignment_residual, layer_geometries, stages_of
-    from stnlab.analysis.figures import plot_residual_vs_depth, write_json
+    from stnlab.analysis.figures import plot_residual_vs_depth
 
     images, _ = _images(args, dataset, size)
     transforms = args.transforms
@@ -170,8 +170,7 @@ def _alignment(
         progress=not args.no_progress,
     )
     data = {"source": title, **res.to_dict()}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(data, out / "alignment.json")
+    write_json(ensure_dir(out) / "alignment.json", data)
     plot_residual_vs_depth(res, out / "alignment.png", title=f"{title}: solid optimum, dashed T_h^-1, dotted none")
     print(res.table())
     print(f"wrote {out / 'alignment.json'} and {out / 'alignment.png'}")
@@ -198,7 +197,7 @@ def run_alignment(args: argparse.Namespace) -> int:
 def run_filters(args: argparse.Namespace) -> int:
     """``stnlab analyze filters``."""
     from stnlab.analysis import filter_check, two_channel_example
-    from stnlab.analysis.figures import plot_filter_check, write_json
+    from stnlab.analysis.figures import plot_filter_check
 
     out = _out(args, create=False)
     if args.filters < 1 or not 3 <= args.size <= 28:
@@ -216,8 +215,7 @@ def run_filters(args: argparse.Namespace) -> int:
         steps=args.steps,
     )
     two = two_channel_example(images, radius=args.radius, steps=args.steps)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json({"rows": rows, "two_channel": two, "num_images": int(images.shape[0])}, out / "filters.json")
+    write_json(ensure_dir(out) / "filters.json", {"rows": rows, "two_channel": two, "num_images": int(images.shape[0])})
     plot_filter_check(rows, out / "filters.png")
     print(f"{'filters':<8}{'transform':<10}{'filter':>9}{'none':>9}{'inverse':>9}{'optimum':>9}")
     for r in rows:
@@ -242,7 +240,7 @@ def _load(run_dir: str, which: str) -> tuple[torch.nn.Module, Any]:
 def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
     """Load the run, measure compensation, write its JSON and figures; return what ``figures`` reuses."""
     from stnlab.analysis import compensation
-    from stnlab.analysis.figures import plot_compensation, plot_error_vs_value, write_json
+    from stnlab.analysis.figures import plot_compensation, plot_error_vs_value
     from stnlab.models import DATASETS
 
     model, cfg = _load(args.run_dir, args.checkpoint)
@@ -252,8 +250,8 @@ def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
         model, images, labels, kind=args.kind, values=args.values, st_index=args.st_index, progress=not args.no_progress
     )
     write_json(
-        {"run": str(args.run_dir), "model": cfg.model, "dataset": cfg.dataset, **res.to_dict()},
         out / f"compensation_{args.kind}.json",
+        {"run": str(args.run_dir), "model": cfg.model, "dataset": cfg.dataset, **res.to_dict()},
     )
     plot_compensation(res, out / f"compensation_{args.kind}.png")
     plot_error_vs_value(res, out / f"error_vs_{args.kind}.png")
