@@ -135,7 +135,7 @@ def _images(args: argparse.Namespace, dataset: str, size: int) -> tuple[Tensor, 
     if dataset.startswith("mnist"):
         from stnlab.data import load_mnist
 
-        images, labels = load_mnist("test", args.data_root)
+        images, labels = load_mnist("test", args.data_root, download=False)
         pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.images]
         x = images[pick].float().div(255)[:, None]  # N x 1 x 28 x 28
         pad = (size - 28) // 2

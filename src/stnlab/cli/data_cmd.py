@@ -38,13 +38,14 @@ def _show(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from stnlab.data.paths import atomic_path
+    from stnlab.io import atomic_path, check_creatable
 
     if args.n < 1:
         raise StnlabError(f"--n must be at least 1, got {args.n}")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise StnlabError(f"--out {out} must end in .png or .jpg")
+    check_creatable(out, "--out")
     source = data.make_source(args.dataset, args.split, root=args.root, cache_dir=args.cache_dir, seed=args.seed)
     batch = next(source.batches(args.n, epoch=args.epoch))
     images = (batch.images.clamp(0, 1) * 255).round().byte()  # B x C x H x W
@@ -65,10 +66,14 @@ def _show(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stnlab data`` and its sub-commands."""
-    parser = subparsers.add_parser("data", help="inspect, fetch and import data sets")
+    parser = subparsers.add_parser(
+        "data", help="inspect, fetch and import data sets",
+        description="Inspect, fetch, import and look at data sets. Only 'stnlab data fetch' downloads.",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", help="data root (default: $STNLAB_DATA or ~/.cache/stnlab/data)")
+    common.add_argument("--data-root", dest="root", help="data root (default: $STNLAB_DATA or ~/.cache/stnlab/data)")
+    common.add_argument("--root", dest="root", help=argparse.SUPPRESS)  # the old name, kept working
     p = sub.add_parser("status", parents=[common], help="show which data sets are present and valid")
     p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
     p.set_defaults(func=_status)

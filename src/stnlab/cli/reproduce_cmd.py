@@ -21,6 +21,8 @@ def register(subparsers: Any) -> None:
                    help="override a training config key for every cell, e.g. --set epochs=5")
     p.add_argument("--passes", type=int, default=None, help="transformed test passes (default: the paper's 10)")
     p.add_argument("--collect-only", action="store_true", help="train nothing; print what has finished")
+    p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_reproduce)
 
@@ -39,7 +41,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     table = get_table(args.table)
     sets = parse_sets(args.sets)
     results = run_table(table, args.runs, cells=args.cells, sets=sets, collect_only=args.collect_only,
-                        passes=args.passes, progress=not args.no_progress)
+                        passes=args.passes, progress=not args.no_progress, root=args.data_root,
+                        cache_dir=args.cache_dir)
     print(format_markdown(table, results))
     return 0
 
