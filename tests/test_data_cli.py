@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import math
+
 import pytest
 from PIL import Image
 
@@ -93,8 +96,9 @@ def test_show_writes_a_grid_of_the_protocol_images(data_root, tmp_path, capsys):
     out = tmp_path / "grid.png"
     code, text, _ = run(capsys, "show", "mnist-trans", "--data-root", str(data_root), "--n", "10", "--out", str(out))
     assert code == 0 and "10 mnist-trans test images" in text
+    assert sorted(ast.literal_eval(text.split("labels ")[1])) == list(range(10))  # one digit of each class
     grid = Image.open(out)
-    assert grid.size == (8 * 62, 2 * 62) and grid.mode == "L"
+    assert grid.format == "PNG" and grid.size[0] >= 8 * 150 and grid.size[1] >= 2 * 150  # readable cells
     code, _, err = run(capsys, "show", "mnist", "--data-root", str(data_root), "--out", str(tmp_path / "x.gif"))
     assert code == 2 and "must end in .png" in err and not (tmp_path / "x.gif").exists()
     code, _, err = run(capsys, "show", "cifar", "--data-root", str(data_root), "--out", str(tmp_path / "y.png"))
@@ -105,3 +109,23 @@ def test_show_writes_png_for_an_upper_case_suffix(data_root, tmp_path, capsys):
     out = tmp_path / "grid.PNG"
     code, _, _ = run(capsys, "show", "mnist", "--data-root", str(data_root), "--n", "2", "--out", str(out))
     assert code == 0 and Image.open(out).format == "PNG"
+
+
+def test_show_labels_each_image_with_its_class_and_transform(data_root):
+    from stnlab.cli.data_cmd import _caption, _spread
+    from stnlab.data import make_source
+
+    source = make_source("mnist-rot", "test", root=data_root)
+    index = _spread(source.labels, 12, seed=1)
+    assert sorted(source.labels[index[:10]].tolist()) == list(range(10)) and len(set(index.tolist())) == 12
+    images, labels, params = source.render(index, 0)
+    caption = _caption(source, labels[3], params, 3, ["angle"])
+    assert caption.split("\n") == [f"digit {int(labels[3])}", f"rot {math.degrees(float(params['angle'][3])):+.0f}°"]
+
+
+def test_show_svhn_never_downloads(tmp_path, capsys, monkeypatch):
+    from stnlab.data import svhn
+
+    monkeypatch.setattr(svhn, "fetch_svhn", lambda *a, **k: pytest.fail("data show tried to download SVHN"))
+    code, _, err = run(capsys, "show", "svhn", "--data-root", str(tmp_path), "--out", str(tmp_path / "s.png"))
+    assert code == 2 and "stnlab data fetch svhn" in err and not (tmp_path / "s.png").exists()
