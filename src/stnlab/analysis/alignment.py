@@ -248,14 +248,7 @@ def alignment_residual(
     ``channel_permutation``: compare channel ``c`` of Γ_k(f) with channel ``perm[c]`` of the warped maps
     (for a network whose channels swap under ``T_h``). Deterministic: no randomness is involved.
     """
-    if family not in FAMILIES:
-        raise StnlabError(f"unknown alignment family {family!r}; valid: {', '.join(FAMILIES)}")
-    if images.dim() != 4:
-        raise StnlabError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
-    if not 0 < radius <= 1:
-        raise StnlabError(f"radius must be in (0, 1] (normalised units), got {radius}")
-    if steps < 0:
-        raise StnlabError(f"steps must be >= 0, got {steps}")
+    _check_settings(family, images, radius, steps)
     stages = stages_of(net)
     tfs = parse_transforms(transforms)
     images = images.float()
@@ -269,55 +262,64 @@ def alignment_residual(
     moved_in = warp(images.repeat(t, 1, 1, 1), a_h.repeat_interleave(n, dim=0))  # (T N) x C x H x W
     feats = feature_maps(stages, images, depths)
     moved_feats = feature_maps(stages, moved_in, depths)
-    out = {k: [] for k in ("none", "inverse", "optimum", "matrices")}
-    points = []
+    per_depth = []
     for d in depths:
-        geo = geos[d]
-        idx, q = _layer_points(geo, radius)
-        undo_out_to_in = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-d resolution
-        w = _weights(geo, q, a_h, undo_out_to_in, radius)  # T x Q
-        short = [tfs[j].label for j in range(t) if w[j].sum() < MIN_POINTS]
-        if short:
-            raise StnlabError(
-                f"depth {d} ({geo.map_size}x{geo.map_size} map) has fewer than {MIN_POINTS} "
-                f"comparison points for {', '.join(short)}; use larger images, a larger "
-                f"--radius or smaller depths"
-            )
-        points.append(int(idx.numel()))
-        target = feats[d].flatten(2)[:, :, idx].repeat(t, 1, 1)  # (T N) x C x Q
-        moved = moved_feats[d]
-        if channel_permutation is not None:
-            moved = moved[:, channel_permutation]
-        starts = torch.stack([identity(t), undo_out_to_in], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
-        weights = w.repeat_interleave(n, dim=0)  # (T N) x Q
-        # pairs are optimised independently, so chunks give the same result with less memory
-        chunk = max(1, CHUNK_ELEMENTS // (2 * moved.shape[1] * max(q.shape[0], moved[0, 0].numel())))
-        parts = [
-            align_maps(
-                target[i : i + chunk],
-                moved[i : i + chunk],
-                starts[i : i + chunk],
-                q,
-                weights[i : i + chunk],
-                family,
-                steps,
-            )
-            for i in tqdm(range(0, n * t, chunk), desc=f"alignment depth {d}", unit="chunk", disable=not progress)
-        ]
-        first, best, best_m = (torch.cat(x) for x in zip(*parts))
-        out["none"].append(first[:, 0].view(t, n))
-        out["inverse"].append(first[:, 1].view(t, n))
-        out["optimum"].append(best.view(t, n))
-        out["matrices"].append(best_m.view(t, n, 3, 3))
-    return AlignmentResult(
-        depths,
-        [tf.label for tf in tfs],
-        family,
-        radius,
-        steps,
-        *(torch.stack(out[k]) for k in ("none", "inverse", "optimum", "matrices")),
-        points=points,
-    )
+        moved = moved_feats[d] if channel_permutation is None else moved_feats[d][:, channel_permutation]
+        per_depth.append(_align_depth(geos[d], feats[d], moved, a_h, tfs, radius, family, steps, progress))
+    none, inverse, optimum, matrices, points = zip(*per_depth)
+    return AlignmentResult(depths, [tf.label for tf in tfs], family, radius, steps, torch.stack(none),
+                           torch.stack(inverse), torch.stack(optimum), torch.stack(matrices), points=list(points))
+
+
+def _check_settings(family: str, images: Tensor, radius: float, steps: int) -> None:
+    """One-line errors for the settings of :func:`alignment_residual`."""
+    if family not in FAMILIES:
+        raise StnlabError(f"unknown alignment family {family!r}; valid: {', '.join(FAMILIES)}")
+    if images.dim() != 4:
+        raise StnlabError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
+    if not 0 < radius <= 1:
+        raise StnlabError(f"radius must be in (0, 1] (normalised units), got {radius}")
+    if steps < 0:
+        raise StnlabError(f"steps must be >= 0, got {steps}")
+
+
+def _align_depth(
+    geo: LayerGeometry,
+    feats: Tensor,
+    moved: Tensor,
+    a_h: Tensor,
+    tfs: list[InputTransform],
+    radius: float,
+    family: str,
+    steps: int,
+    progress: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
+    """Residuals ``none``, ``inverse``, ``optimum`` (``T x N`` each), the optimal matrices ``T x N x 3 x 3``
+    and the number of comparison points at one depth; ``feats`` ``N x C x H x W`` are Γ_k(f), ``moved``
+    ``(T N) x C x H x W`` are Γ_k(T_h f)."""
+    n, t = feats.shape[0], len(tfs)
+    idx, q = _layer_points(geo, radius)
+    undo_out_to_in = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-k resolution
+    w = _weights(geo, q, a_h, undo_out_to_in, radius)  # T x Q
+    short = [tfs[j].label for j in range(t) if w[j].sum() < MIN_POINTS]
+    if short:
+        raise StnlabError(
+            f"depth {geo.depth} ({geo.map_size}x{geo.map_size} map) has fewer than {MIN_POINTS} "
+            f"comparison points for {', '.join(short)}; use larger images, a larger --radius or smaller depths"
+        )
+    target = feats.flatten(2)[:, :, idx].repeat(t, 1, 1)  # (T N) x C x Q
+    starts = torch.stack([identity(t), undo_out_to_in], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
+    weights = w.repeat_interleave(n, dim=0)  # (T N) x Q
+    # pairs are optimised independently, so chunks give the same result with less memory
+    chunk = max(1, CHUNK_ELEMENTS // (2 * moved.shape[1] * max(q.shape[0], moved[0, 0].numel())))
+    chunks = tqdm(range(0, n * t, chunk), desc=f"alignment depth {geo.depth}", unit="chunk", disable=not progress)
+    parts = [
+        align_maps(target[i : i + chunk], moved[i : i + chunk], starts[i : i + chunk], q, weights[i : i + chunk],
+                   family, steps)  # fmt: skip
+        for i in chunks
+    ]
+    first, best, best_m = (torch.cat(x) for x in zip(*parts))
+    return first[:, 0].view(t, n), first[:, 1].view(t, n), best.view(t, n), best_m.view(t, n, 3, 3), int(idx.numel())
 
 
 def _usable_depths(geos: list[LayerGeometry], a_h: Tensor, radius: float) -> list[int]:
