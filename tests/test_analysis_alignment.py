@@ -8,6 +8,8 @@ resampling twice); at depths 1-2 rot45, rot90 and scale2 leave 0.41-0.63 at the 
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -63,6 +65,27 @@ def test_geometry_of_string_padding_matches_numbers():
     same = geo("same", "same")
     assert same[1][:2] == (10, 2) and same[1][3] != pytest.approx(0.0)  # the pool drops the last column
     assert same[2][0] == 10 and same[2][2:] == same[1][2:]  # a 'same' conv keeps the grid
+
+
+@pytest.mark.parametrize("layer", ["same", "zeropad"])
+def test_even_kernel_same_padding_geometry(layer):
+    """PyTorch's padding='same' pads an even kernel one pixel more after than before, so the map is shifted
+    half a pixel: with C4-symmetric 4x4 filters rot90 must align exactly at the analytic inverse (it was
+    0.55 when 'same' was taken as symmetric). An explicit ZeroPad2d((1, 2, 1, 2)) is the same layer."""
+    torch.manual_seed(0)
+    w = torch.randn(8, 1, 4, 4)
+    w = sum(torch.rot90(w, k, dims=(-2, -1)) for k in range(4)) / 4
+    conv = nn.Conv2d(1, 8, 4, padding="same" if layer == "same" else 0, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(w)
+    stage = conv if layer == "same" else nn.Sequential(nn.ZeroPad2d((1, 2, 1, 2)), conv)
+    images = torch.rand(6, 1, 24, 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: 'same' with an even kernel copies the input
+        res = alignment_residual([stage], images, ["rot:90", "rot:180"], depths=[1], radius=0.7, steps=0)
+    geo = layer_geometries([stage], (1, 24, 24))[1]
+    assert geo.map_size == 24 and geo.b == pytest.approx(1 / 24)  # centred on input pixel j + 0.5
+    assert res.inverse.max() < TINY and (res.none > 0.3).all()
 
 
 def test_whole_pixel_translation_aligns_exactly_at_every_depth(random_result):

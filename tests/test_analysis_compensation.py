@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -66,18 +68,20 @@ def test_identity_st_does_not_compensate(digits):
     assert res.error.shape == (3,) and ((res.error >= 0) & (res.error <= 1)).all()
     scale = compensation(model, images[:10], labels[:10], kind="scale")
     assert abs(scale.slope) < 1e-6
-    assert scale.applied[0] == pytest.approx(-torch.log(torch.tensor(0.5)))  # warp matrix log-scale of 0.5x
+    assert scale.applied[0] == pytest.approx(math.log(0.5))  # content log-scale: the value given, logged
 
 
 def test_feature_map_st_is_converted_to_input_coordinates(digits):
-    """An STN-C1 translating its 10x10 depth-1 map by 0.2 (one map pixel) moves 2 input pixels."""
+    """An STN-C1 sampling its 10x10 depth-1 map 0.2 (one map pixel) to the right moves the content 2 input
+    pixels to the left."""
     images, labels = digits
     model = create_model("STN-C1", "mnist", family="translation")
     assert st_depths(model) == [1]
     with torch.no_grad():
         model.feature_sts["1"].loc_nets[0].out.bias.copy_(torch.tensor([0.2, 0.0]))
     res = compensation(model, images[:8], labels[:8], kind="translation", values=[-2, 0, 2])
-    assert res.predicted.mean().item() == pytest.approx(2.0, abs=1e-4)
+    assert res.predicted.mean().item() == pytest.approx(-2.0, abs=1e-4)
+    assert res.applied.tolist() == pytest.approx([-2, 0, 2])  # content shifts, as given
     assert abs(res.slope) < 1e-5
 
 
@@ -87,6 +91,15 @@ def test_aligned_views_apply_the_st_matrix(digits):
     assert shown.shape == aligned.shape == (2, 3, 1, 28, 28)
     # the oracle brings both rotated versions to (nearly) the same pose
     assert (aligned[0] - aligned[1]).abs().mean() < 0.5 * (shown[0] - shown[1]).abs().mean()
+
+
+def test_analysis_leaves_the_model_in_its_mode(digits):
+    """aligned_views / compensation run in eval mode and hand a training model back in training mode."""
+    images, labels = digits
+    model = create_model("STN-C0", "mnist").train()
+    aligned_views(model, images[:2], "rotation", [0.0, 30.0])
+    compensation(model, images[:4], labels[:4], values=[0.0, 30.0])
+    assert all(m.training for m in model.modules())
 
 
 def test_plain_cnn_and_bad_values_are_rejected(digits):

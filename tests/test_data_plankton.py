@@ -91,9 +91,17 @@ def test_unreadable_tar_is_named(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def real(data_root, cache_dir):
+def plankton_root(data_root):
+    """The real data root when it holds ``plankton/``; the tests that need it skip (with the reason) otherwise."""
+    if not (data_root / "plankton").exists():
+        pytest.skip(f"{data_root} has no plankton/ (stnlab data import plankton PATH puts it there)")
+    return data_root
+
+
+@pytest.fixture(scope="session")
+def real(plankton_root, cache_dir):
     """The real PlanktonSet, decoded once per session into the session cache."""
-    return load_plankton(data_root, cache_dir)
+    return load_plankton(plankton_root, cache_dir)
 
 
 def test_real_plankton_has_30336_images_in_121_classes(real):
@@ -105,7 +113,7 @@ def test_real_plankton_has_30336_images_in_121_classes(real):
     assert border.mean() < real.images[:500, 40:55, 40:55].mean()  # inverted: dark background
 
 
-def test_cache_is_reused_on_a_second_load(real, data_root, cache_dir, monkeypatch):
+def test_cache_is_reused_on_a_second_load(real, plankton_root, cache_dir, monkeypatch):
     files = sorted(p.name for p in cache_dir.glob("plankton-v1-*"))
     assert len(files) == 2 and files[0].endswith(".meta.npz") and files[1].endswith(".npy")
 
@@ -113,7 +121,7 @@ def test_cache_is_reused_on_a_second_load(real, data_root, cache_dir, monkeypatc
         raise AssertionError("decoded again instead of using the cache")
 
     monkeypatch.setattr(plankton, "decode", no_decode)
-    again = load_plankton(data_root, cache_dir)
+    again = load_plankton(plankton_root, cache_dir)
     assert np.array_equal(again.labels, real.labels) and np.array_equal(again.images[::997], real.images[::997])
 
 
@@ -129,13 +137,13 @@ def test_splits_are_stratified_disjoint_and_complete(real):
     assert sizes == {"train": 24272, "val": 3032, "test": 3032}
 
 
-def test_batches_val_plain_and_train_augmented_by_the_returned_matrix(data_root):
-    val = make_source("plankton", "val", root=data_root)
+def test_batches_val_plain_and_train_augmented_by_the_returned_matrix(plankton_root):
+    val = make_source("plankton", "val", root=plankton_root)
     assert val.num_classes == 121 and val.image_shape == (1, 95, 95)
     vb = next(val.batches(16, return_params=True))
     raw = torch.from_numpy(np.stack([val.arrays.images[int(r)] for r in val.indices[vb.index]])).float() / 255
     assert torch.equal(vb.images[:, 0], raw)  # no augmentation on val
-    train = make_source("plankton", "train", root=data_root, seed=3)
+    train = make_source("plankton", "train", root=plankton_root, seed=3)
     tb = next(train.batches(256, return_params=True))
     raw = torch.from_numpy(np.stack([train.arrays.images[int(r)] for r in train.indices[tb.index]])).float() / 255
     assert torch.allclose(tb.images, warp(raw[:, None], tb.params["matrix"]).clamp(0, 1), atol=1e-6)

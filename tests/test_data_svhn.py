@@ -64,7 +64,10 @@ def test_train_is_train_plus_extra_minus_val(root):
     assert extra_rows.any() and torch.equal(labels[extra_rows, 0], (3 + train.rows[extra_rows] - 30) % 10)
 
 
-def test_tar_gz_is_extracted_into_the_cache_not_the_data_root(root, tmp_path):
+@pytest.mark.parametrize("python", ["with data_filter", "before 3.10.12"])
+def test_tar_gz_is_extracted_into_the_cache_not_the_data_root(root, tmp_path, monkeypatch, python):
+    if python == "before 3.10.12":  # no tarfile filter=: stnlab checks the members itself
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
     other = tmp_path / "other"
     (other / "svhn").mkdir(parents=True)
     for split in ("test",):
@@ -133,3 +136,39 @@ def test_fetch_downloads_verified_archives_or_fails_fast(root, tmp_path, http_se
     monkeypatch.setattr(svhn, "URL", "http://127.0.0.1:9/{split}.tar.gz")
     with pytest.raises(StnlabError, match="could not download .* put SVHN format 1"):
         make_source("svhn", "train", root=tmp_path / "none", download=True)
+
+
+@pytest.mark.parametrize("python", ["with data_filter", "before 3.10.12"])
+def test_a_tar_member_leaving_the_folder_is_refused(tmp_path, monkeypatch, python):
+    if python == "before 3.10.12":
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    (tmp_path / "svhn").mkdir()
+    (tmp_path / "evil.txt").write_text("x")
+    with tarfile.open(tmp_path / "svhn" / "test.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "evil.txt", arcname="../evil.txt")
+    with pytest.raises(StnlabError, match="test.tar.gz is not a readable tar.gz"):
+        make_source("svhn", "test", root=tmp_path, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / "evil.txt").exists() and not list((tmp_path / "cache").glob("svhn-extract-*"))
+
+
+def test_without_h5py_svhn_names_the_extra_to_install(root, monkeypatch):
+    from stnlab.data import svhn
+
+    monkeypatch.setattr(svhn, "h5py", None)  # as if h5py were not installed
+    with pytest.raises(StnlabError, match=r'needs h5py, .*pip install "stnlab\[svhn\]"') as err:
+        make_source("svhn", "test", root=root)
+    assert "\n" not in str(err.value)
+
+
+def test_make_source_never_downloads_by_default(tmp_path, monkeypatch):
+    from stnlab.data import mnist, svhn
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("make_source downloaded without being asked")
+
+    monkeypatch.setattr(mnist, "fetch_mnist", no_network)
+    monkeypatch.setattr(svhn, "fetch_svhn", no_network)
+    with pytest.raises(StnlabError, match="stnlab data fetch mnist"):
+        make_source("mnist-rot", "test", root=tmp_path)
+    with pytest.raises(StnlabError, match="stnlab data fetch svhn"):
+        make_source("svhn", "test", root=tmp_path)

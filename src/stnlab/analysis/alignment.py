@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -110,25 +111,23 @@ def _apply(m: Tensor, q: Tensor) -> Tensor:
     return q @ m[..., :2, :2].transpose(-1, -2) + m[..., None, :2, 2]
 
 
-def _weights(geo: LayerGeometry, q: Tensor, a_h: Tensor, start: Tensor, radius: float) -> Tensor:
+def _weights(geo: LayerGeometry, q: Tensor, a_h_out_to_in: Tensor, start_out_to_in: Tensor, radius: float) -> Tensor:
     """``T x Q`` comparison weights: the transformed-image counterpart is in the disk and the
     analytic-inverse sampling position lies inside the map (between pixel centres)."""
     p = geo.a * q + geo.b  # Q x 2, input coordinates
-    back = _apply(invert(a_h), p)  # T x Q x 2: where the content at p sits in T_h f
-    inside = _apply(start, q).abs().amax(dim=-1) <= 1 - 1 / geo.map_size + 1e-6
+    back = _apply(invert(a_h_out_to_in), p)  # T x Q x 2: where the content at p sits in T_h f
+    inside = _apply(start_out_to_in, q).abs().amax(dim=-1) <= 1 - 1 / geo.map_size + 1e-6
     return ((back.norm(dim=-1) <= radius + 1e-6) & inside).float()
 
 
 def _family_jacobian(family: str, params: Tensor) -> tuple[Tensor, Tensor]:
-    """``family_matrix`` at ``params`` (``P x n``) and its derivative ``P x 3 x 3 x n`` (central differences
-    in float64: the maps are smooth and tiny, so this is exact to ~1e-10)."""
-    p = params.double()
-    n = p.shape[1]
-    eye = torch.eye(n, dtype=torch.float64) * 1e-5
-    plus = family_matrix(family, (p[:, None] + eye).reshape(-1, n)).view(-1, n, 3, 3)
-    minus = family_matrix(family, (p[:, None] - eye).reshape(-1, n)).view(-1, n, 3, 3)
-    jac = ((plus - minus) / 2e-5).permute(0, 2, 3, 1)  # P x 3 x 3 x n
-    return family_matrix(family, p).float(), jac.float()
+    """``family_matrix`` at ``params`` (``P x n``) and its exact derivative ``P x 3 x 3 x n``.
+
+    Reverse-mode autodiff (``torch.func.jacrev``) of the batch sum: row ``i`` of the matrices depends only on
+    row ``i`` of ``params``, so the sum's Jacobian holds every per-row Jacobian (9 backward passes in all).
+    """
+    jac = torch.func.jacrev(lambda p: family_matrix(family, p).sum(0))(params)  # 3 x 3 x P x n
+    return family_matrix(family, params), jac.permute(2, 0, 1, 3)
 
 
 def _with_gradients(maps: Tensor) -> Tensor:
@@ -138,6 +137,52 @@ def _with_gradients(maps: Tensor) -> Tensor:
     gx = (pad[..., 1:-1, 2:] - pad[..., 1:-1, :-2]) * (w / 4)  # d/dx, x in [-1, 1] spans w pixels
     gy = (pad[..., 2:, 1:-1] - pad[..., :-2, 1:-1]) * (h / 4)
     return torch.cat([maps, gx, gy], dim=1)
+
+
+class _LMState(NamedTuple):
+    """Per (pair, start): ``loss`` ``B x S``, ``matrix`` ``B x S x 3 x 3``, Gauss-Newton ``hess``
+    ``B x S x n x n`` and ``grad`` ``B x S x n`` (half the gradient of ``loss`` times its denominator)."""
+
+    loss: Tensor
+    matrix: Tensor
+    hess: Tensor
+    grad: Tensor
+
+
+@dataclass(frozen=True)
+class _LMProblem:
+    """The fixed data of :func:`align_maps` (shapes there); :meth:`evaluate` gives the LM quantities."""
+
+    target: Tensor
+    stacked: Tensor  # B x 3C x H x W: the moved maps and their spatial gradients
+    starts: Tensor  # B x S x 3 x 3
+    q: Tensor
+    weights: Tensor
+    family: str
+
+    def evaluate(self, params: Tensor) -> _LMState:
+        """Loss, matrices, Gauss-Newton Hessian and gradient at ``params`` (``B x S x n``)."""
+        b, s, n = params.shape
+        c, weights = self.target.shape[1], self.weights
+        denom = (self.target.pow(2) * weights[:, None]).sum(dim=(1, 2)).clamp_min(1e-12)  # B
+        fm, dfm = _family_jacobian(self.family, params.reshape(-1, n))
+        starts = self.starts.reshape(b * s, 3, 3)
+        m = (starts @ fm).view(b, s, 3, 3)
+        dm = torch.einsum("pij,pjkn->pikn", starts, dfm)[:, :2].reshape(b, s, 2, 3, n)  # d(2x3 rows)/dp
+        grid = _apply(m, self.q)
+        sampled = F.grid_sample(self.stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        val, gx, gy = sampled[:, :c], sampled[:, c : 2 * c], sampled[:, 2 * c :]  # each B x C x S x Q
+        r = val - self.target[:, :, None]  # B x C x S x Q
+        loss = (r.pow(2).sum(1) * weights[:, None]).sum(-1) / denom[:, None]  # B x S
+        # channel sums first (the large dimension), then the small per-point 2 x n algebra
+        wq = weights[:, None, :, None, None]  # B x 1 x Q x 1 x 1
+        sxx, sxy, syy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)  # B x S x Q
+        struct = torch.stack([torch.stack([sxx, sxy], -1), torch.stack([sxy, syy], -1)], -2) * wq  # B S Q 2 2
+        rg = torch.stack([(gx * r).sum(1), (gy * r).sum(1)], -1)[..., None] * wq  # B x S x Q x 2 x 1
+        qh = torch.cat([self.q, torch.ones_like(self.q[:, :1])], dim=1)  # Q x 3
+        dg = torch.einsum("bsikn,qk->bsqin", dm, qh)  # B x S x Q x 2 x n: d(grid point)/d(params)
+        dgt = dg.transpose(-1, -2)  # B x S x Q x n x 2
+        return _LMState(loss, m, (dgt @ struct @ dg).sum(2), (dgt @ rg).sum(2)[..., 0])
 
 
 def align_maps(
@@ -160,51 +205,25 @@ def align_maps(
     best_matrices B x 3 x 3)``; errors only ever go down, so the best is never worse than any start.
     """
     b, s = starts.shape[:2]
-    c, n = moved.shape[1], family_size(family)
-    stacked = _with_gradients(moved)  # B x 3C x H x W
-    denom = (target.pow(2) * weights[:, None]).sum(dim=(1, 2)).clamp_min(1e-12)  # B
-    starts_flat = starts.reshape(b * s, 3, 3)
-    qh = torch.cat([q, torch.ones_like(q[:, :1])], dim=1)  # Q x 3
-
-    def evaluate(p: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        fm, dfm = _family_jacobian(family, p)
-        m = (starts_flat @ fm).view(b, s, 3, 3)
-        dm = torch.einsum("pij,pjkn->pikn", starts_flat, dfm)[:, :2].reshape(b, s, 2, 3, n)  # d(2x3 rows)/dp
-        sampled = F.grid_sample(stacked, _apply(m, q), mode="bilinear", padding_mode="zeros", align_corners=False)
-        val, gx, gy = sampled[:, :c], sampled[:, c : 2 * c], sampled[:, 2 * c :]  # each B x C x S x Q
-        r = val - target[:, :, None]  # B x C x S x Q
-        loss = (r.pow(2).sum(1) * weights[:, None]).sum(-1) / denom[:, None]  # B x S
-        # channel sums first (the large dimension), then the small per-point 2 x n algebra
-        wq = weights[:, None, :, None, None]  # B x 1 x Q x 1 x 1
-        sxx, sxy, syy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)  # B x S x Q
-        struct = torch.stack([torch.stack([sxx, sxy], -1), torch.stack([sxy, syy], -1)], -2) * wq  # B S Q 2 2
-        rg = torch.stack([(gx * r).sum(1), (gy * r).sum(1)], -1)[..., None] * wq  # B x S x Q x 2 x 1
-        dg = torch.einsum("bsikn,qk->bsqin", dm, qh)  # B x S x Q x 2 x n: d(grid point)/d(params)
-        dgt = dg.transpose(-1, -2)  # B x S x Q x n x 2
-        hess = (dgt @ struct @ dg).sum(2)  # B x S x n x n
-        grad_p = (dgt @ rg).sum(2)[..., 0]  # B x S x n
-        return loss, m, hess, grad_p
-
+    n = family_size(family)
+    problem = _LMProblem(target, _with_gradients(moved), starts, q, weights, family)
     params = torch.zeros(b, s, n)
-    loss, m, hess, grad_p = evaluate(params.view(-1, n))
-    first = loss.clone()
+    state = problem.evaluate(params)
+    first = state.loss.clone()
     damping = torch.full((b, s), 1e-3)
     eye = torch.eye(n)
     for _ in range(steps):
-        diag = torch.diagonal(hess, dim1=-2, dim2=-1)  # B x S x n
-        system = hess + (damping[..., None] * diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12)[..., None] * eye
-        trial = params - torch.linalg.solve(system, grad_p[..., None])[..., 0]
-        t_loss, t_m, t_hess, t_grad = evaluate(trial.view(-1, n))
-        ok = t_loss < loss  # B x S
+        diag = torch.diagonal(state.hess, dim1=-2, dim2=-1)  # B x S x n
+        system = state.hess + (damping[..., None] * diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12)[..., None] * eye
+        trial = params - torch.linalg.solve(system, state.grad[..., None])[..., 0]
+        new = problem.evaluate(trial)
+        ok = new.loss < state.loss  # B x S
         params = torch.where(ok[..., None], trial, params)
-        loss = torch.where(ok, t_loss, loss)
-        m = torch.where(ok[..., None, None], t_m, m)
-        hess = torch.where(ok[..., None, None], t_hess, hess)
-        grad_p = torch.where(ok[..., None], t_grad, grad_p)
+        state = _LMState(*(torch.where(ok.view(b, s, *[1] * (x.dim() - 2)), x, old) for x, old in zip(new, state)))
         damping = torch.where(ok, damping / 3, damping * 4).clamp(1e-7, 1e7)
-    pick = loss.argmin(dim=1)  # B
+    pick = state.loss.argmin(dim=1)  # B
     rows = torch.arange(b)
-    return first.sqrt(), loss[rows, pick].sqrt(), m[rows, pick]
+    return first.sqrt(), state.loss[rows, pick].sqrt(), state.matrix[rows, pick]
 
 
 def alignment_residual(
@@ -229,19 +248,12 @@ def alignment_residual(
     ``channel_permutation``: compare channel ``c`` of Γ_k(f) with channel ``perm[c]`` of the warped maps
     (for a network whose channels swap under ``T_h``). Deterministic: no randomness is involved.
     """
-    if family not in FAMILIES:
-        raise StnlabError(f"unknown alignment family {family!r}; valid: {', '.join(FAMILIES)}")
-    if images.dim() != 4:
-        raise StnlabError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
-    if not 0 < radius <= 1:
-        raise StnlabError(f"radius must be in (0, 1] (normalised units), got {radius}")
-    if steps < 0:
-        raise StnlabError(f"steps must be >= 0, got {steps}")
+    _check_settings(family, images, radius, steps)
     stages = stages_of(net)
     tfs = parse_transforms(transforms)
     images = images.float()
     geos = layer_geometries(stages, images.shape[1:])
-    a_h = stack_matrices(tfs, images.shape[-1])  # T x 3 x 3
+    a_h = stack_matrices(tfs, images.shape[-1])  # T x 3 x 3, out_to_in: T_h f = warp(f, a_h)
     depths = _usable_depths(geos, a_h, radius) if depths is None else list(depths)
     for d in depths:
         if not 0 <= d < len(geos):
@@ -250,55 +262,64 @@ def alignment_residual(
     moved_in = warp(images.repeat(t, 1, 1, 1), a_h.repeat_interleave(n, dim=0))  # (T N) x C x H x W
     feats = feature_maps(stages, images, depths)
     moved_feats = feature_maps(stages, moved_in, depths)
-    out = {k: [] for k in ("none", "inverse", "optimum", "matrices")}
-    points = []
+    per_depth = []
     for d in depths:
-        geo = geos[d]
-        idx, q = _layer_points(geo, radius)
-        inv = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-d resolution
-        w = _weights(geo, q, a_h, inv, radius)  # T x Q
-        short = [tfs[j].label for j in range(t) if w[j].sum() < MIN_POINTS]
-        if short:
-            raise StnlabError(
-                f"depth {d} ({geo.map_size}x{geo.map_size} map) has fewer than {MIN_POINTS} "
-                f"comparison points for {', '.join(short)}; use larger images, a larger "
-                f"--radius or smaller depths"
-            )
-        points.append(int(idx.numel()))
-        target = feats[d].flatten(2)[:, :, idx].repeat(t, 1, 1)  # (T N) x C x Q
-        moved = moved_feats[d]
-        if channel_permutation is not None:
-            moved = moved[:, channel_permutation]
-        starts = torch.stack([identity(t), inv], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
-        weights = w.repeat_interleave(n, dim=0)  # (T N) x Q
-        # pairs are optimised independently, so chunks give the same result with less memory
-        chunk = max(1, CHUNK_ELEMENTS // (2 * moved.shape[1] * max(q.shape[0], moved[0, 0].numel())))
-        parts = [
-            align_maps(
-                target[i : i + chunk],
-                moved[i : i + chunk],
-                starts[i : i + chunk],
-                q,
-                weights[i : i + chunk],
-                family,
-                steps,
-            )
-            for i in tqdm(range(0, n * t, chunk), desc=f"alignment depth {d}", unit="chunk", disable=not progress)
-        ]
-        first, best, best_m = (torch.cat(x) for x in zip(*parts))
-        out["none"].append(first[:, 0].view(t, n))
-        out["inverse"].append(first[:, 1].view(t, n))
-        out["optimum"].append(best.view(t, n))
-        out["matrices"].append(best_m.view(t, n, 3, 3))
-    return AlignmentResult(
-        depths,
-        [tf.label for tf in tfs],
-        family,
-        radius,
-        steps,
-        *(torch.stack(out[k]) for k in ("none", "inverse", "optimum", "matrices")),
-        points=points,
-    )
+        moved = moved_feats[d] if channel_permutation is None else moved_feats[d][:, channel_permutation]
+        per_depth.append(_align_depth(geos[d], feats[d], moved, a_h, tfs, radius, family, steps, progress))
+    none, inverse, optimum, matrices, points = zip(*per_depth)
+    return AlignmentResult(depths, [tf.label for tf in tfs], family, radius, steps, torch.stack(none),
+                           torch.stack(inverse), torch.stack(optimum), torch.stack(matrices), points=list(points))
+
+
+def _check_settings(family: str, images: Tensor, radius: float, steps: int) -> None:
+    """One-line errors for the settings of :func:`alignment_residual`."""
+    if family not in FAMILIES:
+        raise StnlabError(f"unknown alignment family {family!r}; valid: {', '.join(FAMILIES)}")
+    if images.dim() != 4:
+        raise StnlabError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
+    if not 0 < radius <= 1:
+        raise StnlabError(f"radius must be in (0, 1] (normalised units), got {radius}")
+    if steps < 0:
+        raise StnlabError(f"steps must be >= 0, got {steps}")
+
+
+def _align_depth(
+    geo: LayerGeometry,
+    feats: Tensor,
+    moved: Tensor,
+    a_h: Tensor,
+    tfs: list[InputTransform],
+    radius: float,
+    family: str,
+    steps: int,
+    progress: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
+    """Residuals ``none``, ``inverse``, ``optimum`` (``T x N`` each), the optimal matrices ``T x N x 3 x 3``
+    and the number of comparison points at one depth; ``feats`` ``N x C x H x W`` are Γ_k(f), ``moved``
+    ``(T N) x C x H x W`` are Γ_k(T_h f)."""
+    n, t = feats.shape[0], len(tfs)
+    idx, q = _layer_points(geo, radius)
+    undo_out_to_in = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-k resolution
+    w = _weights(geo, q, a_h, undo_out_to_in, radius)  # T x Q
+    short = [tfs[j].label for j in range(t) if w[j].sum() < MIN_POINTS]
+    if short:
+        raise StnlabError(
+            f"depth {geo.depth} ({geo.map_size}x{geo.map_size} map) has fewer than {MIN_POINTS} "
+            f"comparison points for {', '.join(short)}; use larger images, a larger --radius or smaller depths"
+        )
+    target = feats.flatten(2)[:, :, idx].repeat(t, 1, 1)  # (T N) x C x Q
+    starts = torch.stack([identity(t), undo_out_to_in], dim=1).repeat_interleave(n, dim=0)  # (T N) x 2 x 3 x 3
+    weights = w.repeat_interleave(n, dim=0)  # (T N) x Q
+    # pairs are optimised independently, so chunks give the same result with less memory
+    chunk = max(1, CHUNK_ELEMENTS // (2 * moved.shape[1] * max(q.shape[0], moved[0, 0].numel())))
+    chunks = tqdm(range(0, n * t, chunk), desc=f"alignment depth {geo.depth}", unit="chunk", disable=not progress)
+    parts = [
+        align_maps(target[i : i + chunk], moved[i : i + chunk], starts[i : i + chunk], q, weights[i : i + chunk],
+                   family, steps)  # fmt: skip
+        for i in chunks
+    ]
+    first, best, best_m = (torch.cat(x) for x in zip(*parts))
+    return first[:, 0].view(t, n), first[:, 1].view(t, n), best.view(t, n), best_m.view(t, n, 3, 3), int(idx.numel())
 
 
 def _usable_depths(geos: list[LayerGeometry], a_h: Tensor, radius: float) -> list[int]:

@@ -1,9 +1,9 @@
 """Loc-net compensation: does a trained ST undo a known input transform?
 
 Test images are transformed by a grid of known transforms ``A_h`` (rotations, scalings or translations,
-see :mod:`stnlab.analysis.transforms`), the model predicts its ST matrices, and each matrix is factored by
-:func:`stnlab.geometry.decompose`. An ST that fully compensates predicts ``A_h^-1`` composed with a
-per-image canonical pose ``C_i``, so its parameter is ``-applied + c_i``:
+see :mod:`stnlab.analysis.transforms`), the model predicts its ST matrices, and each matrix is turned into
+content parameters by :func:`stnlab.geometry.content_from_out_to_in`. An ST that fully compensates
+predicts ``A_h^-1`` composed with a per-image canonical pose ``C_i``, so its parameter is ``-applied + c_i``:
 
 * **slope** of predicted on applied parameter *within each image* (both centred per image, pooled):
   ``-1`` = full compensation, ``0`` = none; **r2** is the share of within-image variance it explains
@@ -13,14 +13,15 @@ per-image canonical pose ``C_i``, so its parameter is ``-applied + c_i``:
   pose; ``baseline_std`` is the same statistic with no compensation (the spread of the applied values).
   It includes the natural pose spread of a class: a perfect per-image aligner is not at 0.
 
-Parameters are those of the warp matrices in *input* normalised coordinates: rotation angle (degrees),
-log-scale, or ``tx`` in input pixels. An ST that acts on layer-X feature maps predicts a matrix in layer-X
+Parameters describe what a matrix does to the *content*, in input coordinates: the angle it turns the
+content counter-clockwise (degrees), the log of its magnification, or its shift to the right in input
+pixels — so ``applied`` is the value given (``log`` of it for scalings) and a compensating ST predicts its
+negative. An ST that acts on layer-X feature maps predicts a matrix in layer-X
 coordinates; it is mapped to input coordinates with ``L_X M L_X^-1`` (see :mod:`stnlab.analysis.layers`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +32,8 @@ from tqdm.auto import tqdm
 from stnlab.analysis.layers import layer_geometries, stages_of
 from stnlab.analysis.transforms import InputTransform
 from stnlab.errors import StnlabError
-from stnlab.geometry import decompose, warp
+from stnlab.geometry import warp
+from stnlab.modes import eval_mode
 
 DEFAULT_VALUES = {
     "rotation": [float(v) for v in range(-90, 91, 15)],
@@ -88,21 +90,11 @@ def st_depths(model: nn.Module) -> list[int]:
     return depths
 
 
-def _unwrap(angles: Tensor) -> Tensor:
-    """Remove 2 pi jumps along dim 0 (like numpy.unwrap)."""
-    d = torch.diff(angles, dim=0)
-    d = torch.remainder(d + math.pi, 2 * math.pi) - math.pi
-    return torch.cat([angles[:1], angles[:1] + torch.cumsum(d, dim=0)])
-
-
-def _param(kind: str, m: Tensor, size: int) -> Tensor:
-    """The parameter of ``kind`` of matrices ``m`` in the units of :class:`CompensationResult`."""
-    parts = decompose(m)
-    if kind == "rotation":
-        return parts["angle"]
-    if kind == "scale":
-        return parts["log_scale"]
-    return parts["tx"] * size / 2
+def _unwrap(degrees: Tensor) -> Tensor:
+    """Remove 360-degree jumps along dim 0 (like numpy.unwrap)."""
+    d = torch.diff(degrees, dim=0)
+    d = torch.remainder(d + 180.0, 360.0) - 180.0
+    return torch.cat([degrees[:1], degrees[:1] + torch.cumsum(d, dim=0)])
 
 
 def _correct(logits: Tensor, labels: Tensor) -> Tensor:
@@ -115,20 +107,22 @@ def _correct(logits: Tensor, labels: Tensor) -> Tensor:
 def transformed_predictions(
     model: nn.Module, images: Tensor, tf: InputTransform, st_index: int, batch_size: int = 256
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Run ``model`` on ``T_h images``: ``(transformed images, ST matrix in input coordinates, logits)``."""
+    """Run ``model`` (in eval mode; each module's mode is restored) on ``T_h images``: ``(transformed images,
+    ST matrix in input coordinates, logits)``."""
     depths = st_depths(model)
     if not 0 <= st_index < len(depths):
         raise StnlabError(f"st_index {st_index} out of range; this model has {len(depths)} ST(s)")
     geo = layer_geometries(stages_of(model), images.shape[1:])[depths[st_index]]
-    a_h = tf.matrix(images.shape[-1])
+    a_h_out_to_in = tf.matrix(images.shape[-1])
+    layer_to_input = geo.to_input()
     xs, mats, logits = [], [], []
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):
         for chunk in images.split(batch_size):
-            x = warp(chunk, a_h.expand(chunk.shape[0], 3, 3))
-            out, ms = model(x, return_transforms=True)
-            lk = geo.to_input()
+            x = warp(chunk, a_h_out_to_in.expand(chunk.shape[0], 3, 3))
+            out, st_out_to_in = model(x, return_transforms=True)  # one matrix per ST, in its layer's coordinates
             xs.append(x)
-            mats.append(lk @ ms[st_index] @ torch.linalg.inv(lk))  # B x 3 x 3 in input coordinates
+            # the ST's sampling matrix in input coordinates: L_X M L_X^-1
+            mats.append(layer_to_input @ st_out_to_in[st_index] @ torch.linalg.inv(layer_to_input))
             logits.append(out)
     return torch.cat(xs), torch.cat(mats), torch.cat(logits)
 
@@ -151,21 +145,17 @@ def compensation(
     values = list(DEFAULT_VALUES[kind] if values is None else values)
     if len(values) < 2:
         raise StnlabError("compensation needs at least two applied values to fit a slope")
-    was_training = model.training
-    model.eval()
     size = images.shape[-1]
     applied, predicted, errors = [], [], []
     for v in tqdm(values, desc=f"compensation ({kind})", disable=not progress):
         tf = InputTransform(kind, (v, 0.0) if kind == "translation" else (v,))
         _, mats, logits = transformed_predictions(model, images.float(), tf, st_index, batch_size)
-        applied.append(_param(kind, tf.matrix(size), size)[0])
-        predicted.append(_param(kind, mats, size))
+        applied.append(tf.content_value(tf.matrix(size), size)[0])
+        predicted.append(tf.content_value(mats, size))
         errors.append(1 - _correct(logits, labels).float().mean())
-    model.train(was_training)
     x, y = torch.stack(applied), torch.stack(predicted)  # V, V x N
     if kind == "rotation":
         y = _unwrap(y)
-        x, y = torch.rad2deg(x), torch.rad2deg(y)
     slope, intercept, r2 = _within_image_fit(x, y)
     cls = labels if labels.dim() == 1 else labels[:, 0]
     return CompensationResult(
@@ -209,7 +199,6 @@ def aligned_views(
     """``(transformed, aligned)``, each ``V x N x C x H x W``: inputs under each applied value and those
     inputs warped by the ST's matrix (in input coordinates; for a feature-map ST this shows what its
     transform does to the image, not the feature maps it really warps)."""
-    model.eval()
     xs, al = [], []
     for v in values:
         tf = InputTransform(kind, (v, 0.0) if kind == "translation" else (v,))

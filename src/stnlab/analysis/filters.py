@@ -91,9 +91,10 @@ def filter_noninvariance(filters: Tensor, transform: str | InputTransform) -> Te
     (tf,) = parse_transforms([transform])
     if not tf.is_linear():
         raise StnlabError(f"filter check needs a linear transform (rotation or scale), got {tf.label}")
-    a_h = tf.matrix(filters.shape[-1])
+    a_h_out_to_in = tf.matrix(filters.shape[-1])
+    a_h_in_to_out = invert(a_h_out_to_in)
     m = filters.shape[0]
-    moved = warp(filters[:, None], invert(a_h).expand(m, 3, 3))[:, 0] / torch.linalg.det(a_h)  # M x k x k
+    moved = warp(filters[:, None], a_h_in_to_out.expand(m, 3, 3))[:, 0] / torch.linalg.det(a_h_out_to_in)  # M x k x k
     return (filters - moved).flatten(1).norm(dim=1) / filters.flatten(1).norm(dim=1).clamp_min(1e-12)
 
 

@@ -1,16 +1,17 @@
 """The network under analysis as a list of stages, and where each layer-k map sits in the input.
 
-Γ_k (the first ``k`` stages) maps an image to feature maps whose pixels look at a *cropped, strided*
-grid of input positions when convolutions and pooling are unpadded (as in the stnlab MNIST backbones:
-28 px -> 10 px after 9x9 conv + 2x2 pool). Pixel ``j`` of a layer-k map is centred on input pixel
-coordinate ``start_k + j * jump_k`` (receptive-field arithmetic: each conv/pool layer with kernel ``K``,
-stride ``s``, padding ``p`` and dilation ``d`` adds ``((K - 1) d / 2 - p) * jump`` to ``start`` and
-multiplies ``jump`` by ``s``). In normalised coordinates (see :mod:`stnlab.geometry`) a layer point ``q``
-therefore looks at the input point ``L_k q`` with ``L_k = [[a, 0, b], [0, a, b]]``,
-``a = jump * H_k / H`` and ``b = (2 start + 1 - jump + jump H_k - H) / H``. An input transform ``A_h``
-acts on the layer-k map as ``L_k^-1 A_h L_k``: a rotation about the image centre stays the same rotation
-(about the map point that sees the image centre), while translations are rescaled by ``1 / a`` — a shift
-of ``t`` input pixels is ``t / jump`` layer pixels, a whole number only for multiples of ``jump``.
+Γ_k (the first ``k`` stages) maps an image to feature maps whose pixels look at a *cropped, strided* grid of
+input positions when convolutions and pooling are unpadded (as in the stnlab MNIST backbones: 28 px -> 10 px
+after 9x9 conv + 2x2 pool). Pixel ``j`` of a layer-k map is centred on input pixel coordinate ``start_k + j *
+jump_k`` (receptive-field arithmetic: each conv/pool layer with kernel ``K``, stride ``s``, padding ``p``
+before the first pixel and dilation ``d`` adds ``((K - 1) d / 2 - p) * jump`` to ``start`` and multiplies
+``jump`` by ``s``; ``padding='same'`` with an even kernel pads one pixel more after than before, and padding
+layers such as ``nn.ZeroPad2d`` count too). In normalised coordinates (see :mod:`stnlab.geometry`) a layer
+point ``q`` therefore looks at the input point ``L_k q`` with ``L_k = [[a, 0, b], [0, a, b]]``, ``a = jump *
+H_k / H`` and ``b = (2 start + 1 - jump + jump H_k - H) / H``. An input transform ``A_h`` acts on the layer-k
+map as ``L_k^-1 A_h L_k``: a rotation about the image centre stays the same rotation (about the map point that
+sees the image centre), while translations are rescaled by ``1 / a`` — a shift of ``t`` input pixels is ``t /
+jump`` layer pixels, a whole number only for multiples of ``jump``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from stnlab.errors import StnlabError
+from stnlab.modes import eval_mode
 
 _SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
@@ -55,6 +57,26 @@ def _pair(v: int | tuple[int, ...]) -> int:
     return int(v[0])
 
 
+def _pad_module(module: nn.Module) -> tuple[int, int] | None:
+    """``(before, after)`` pixels of a padding layer (``ZeroPad2d``, ``ReflectionPad2d``, ...); None otherwise."""
+    if not isinstance(module, (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)):
+        return None
+    left, right, top, bottom = module.padding
+    if (left, right) != (top, bottom):
+        raise StnlabError(f"padding {module.padding} differs between x and y; the layer geometry needs square maps")
+    return left, right
+
+
+def _conv_padding(module: nn.Module, k: int, d: int) -> tuple[float, float]:
+    """``(before, after)`` padding of a conv/pool layer. ``'same'`` pads ``d (k - 1)`` in all, the odd pixel
+    *after* (as PyTorch does: an even kernel's map is shifted half a pixel); ``'valid'`` pads nothing."""
+    if isinstance(module.padding, str):
+        total = 0 if module.padding == "valid" else d * (k - 1)
+        return total // 2, total - total // 2
+    p = _pair(module.padding)
+    return p, p
+
+
 def _walk(module: nn.Module, start: float, jump: float, n: int) -> tuple[float, float, int]:
     """Receptive-field arithmetic through ``module`` (children in registration order).
 
@@ -65,17 +87,17 @@ def _walk(module: nn.Module, start: float, jump: float, n: int) -> tuple[float, 
         for child in children:
             start, jump, n = _walk(child, start, jump, n)
         return start, jump, n
+    pad = _pad_module(module)
+    if pad is not None:
+        return start - pad[0] * jump, jump, n + pad[0] + pad[1]
     if not isinstance(module, _SPATIAL):
         return start, jump, n  # pointwise layers (activations, norms, dropout) keep the grid
     k, s = _pair(module.kernel_size), _pair(module.stride if module.stride else module.kernel_size)
     d = _pair(getattr(module, "dilation", 1))
-    if isinstance(module.padding, str):  # 'valid' = no padding; 'same' (stride 1) pads d (k - 1) / 2
-        p = 0 if module.padding == "valid" else d * (k - 1) / 2
-    else:
-        p = _pair(module.padding)
-    span = int(n + 2 * p - d * (k - 1) - 1)
+    before, after = _conv_padding(module, k, d)
+    span = int(n + before + after - d * (k - 1) - 1)
     n_out = (-(-span // s) if getattr(module, "ceil_mode", False) else span // s) + 1
-    return start + ((k - 1) * d / 2 - p) * jump, jump * s, n_out
+    return start + ((k - 1) * d / 2 - before) * jump, jump * s, n_out
 
 
 @dataclass(frozen=True)
@@ -114,10 +136,8 @@ def layer_geometries(stages: Sequence[nn.Module], image_shape: Sequence[int]) ->
     x = torch.zeros(1, c, h, w)
     with torch.no_grad():
         for k, stage in enumerate(stages, start=1):
-            was_training = stage.training
-            stage.eval()
-            x = stage(x)
-            stage.train(was_training)
+            with eval_mode(stage):
+                x = stage(x)
             if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
                 raise StnlabError(
                     f"stage {k} outputs shape {tuple(x.shape[1:])}, not square C x H x W maps; "
@@ -147,11 +167,8 @@ def feature_maps(stages: Sequence[nn.Module], images: Tensor, depths: Sequence[i
         if 0 in depths:
             out[0] = x
         for k, stage in enumerate(stages[: max(depths)], start=1):
-            modes = [(m, m.training) for m in stage.modules()]
-            stage.eval()
-            x = stage(x)
-            for m, mode in modes:
-                m.training = mode
+            with eval_mode(stage):
+                x = stage(x)
             if k in depths:
                 out[k] = x
     return out

@@ -1,7 +1,8 @@
 """Input transforms ``T_h`` named by kind and magnitude, as the analysis applies them to images.
 
 A transform is given in the units a user thinks in — degrees, a content scale factor, pixels — and
-turned into the 3x3 warp matrix of :mod:`stnlab.geometry` (output -> input coordinates):
+turned into the 3x3 warp matrix of :mod:`stnlab.geometry` (output -> input coordinates) by
+:func:`stnlab.geometry.out_to_in_from_content`:
 
 ============  =====================  ================================================================
 kind          value                  the transformed image ``T_h f``
@@ -25,9 +26,10 @@ import torch
 from torch import Tensor
 
 from stnlab.errors import StnlabError
-from stnlab.geometry import rotation_matrix, scale_matrix, translation_matrix
+from stnlab.geometry import content_from_out_to_in, out_to_in_from_content
 
 KINDS = ("rotation", "scale", "translation")
+PARAMETER_UNITS = {"rotation": "angle (degrees)", "scale": "log-scale", "translation": "shift x (input pixels)"}
 _ALIASES = {
     "rot": "rotation",
     "rotation": "rotation",
@@ -52,14 +54,20 @@ class InputTransform:
         return {"rotation": "rot", "scale": "scale", "translation": "trans"}[self.kind] + v
 
     def matrix(self, image_size: int) -> Tensor:
-        """The ``1 x 3 x 3`` warp matrix ``A_h`` with ``T_h f = warp(f, A_h)`` for a square image."""
+        """The ``1 x 3 x 3`` sampling (output -> input) matrix ``A_h`` with ``T_h f = warp(f, A_h)``."""
         if self.kind == "rotation":
-            return rotation_matrix(math.radians(self.value[0]))
+            return out_to_in_from_content(image_size, angle=math.radians(self.value[0]))
         if self.kind == "scale":
-            return scale_matrix(1.0 / self.value[0])
-        dx, dy = self.value
-        # sampling at p - t moves the content by +t
-        return translation_matrix(-2.0 * dx / image_size, -2.0 * dy / image_size)
+            return out_to_in_from_content(image_size, scale=self.value[0])
+        return out_to_in_from_content(image_size, shift=self.value)
+
+    def content_value(self, out_to_in: Tensor, image_size: int) -> Tensor:
+        """``(B,)``: the parameter of this kind of sampling matrices ``out_to_in`` in the units of
+        :data:`PARAMETER_UNITS` (degrees, log-scale, pixels along x): the inverse of :meth:`matrix`."""
+        content = content_from_out_to_in(out_to_in, image_size)
+        if self.kind == "rotation":
+            return torch.rad2deg(content["angle"])
+        return content["log_scale"] if self.kind == "scale" else content["shift_x"]
 
     def is_linear(self) -> bool:
         """True for rotations and scalings (linear maps about the centre), the theorem's setting."""

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stnlab.errors import StnlabError
+from stnlab.io import check_creatable, ensure_dir, write_json
 
 
 def _common(p: argparse.ArgumentParser, out_help: str) -> None:
@@ -122,9 +123,8 @@ def _out(args: argparse.Namespace, default: Path | None = None, create: bool = T
     out = Path(args.out) if args.out is not None else default
     if out.exists() and not out.is_dir():
         raise StnlabError(f"--out {out} exists and is not a folder; pass a folder path")
-    if create:
-        out.mkdir(parents=True, exist_ok=True)
-    return out
+    check_creatable(out, "--out")
+    return ensure_dir(out) if create else out
 
 
 def _images(args: argparse.Namespace, dataset: str, size: int) -> tuple[Tensor, Tensor]:
@@ -135,7 +135,7 @@ def _images(args: argparse.Namespace, dataset: str, size: int) -> tuple[Tensor, 
     if dataset.startswith("mnist"):
         from stnlab.data import load_mnist
 
-        images, labels = load_mnist("test", args.data_root)
+        images, labels = load_mnist("test", args.data_root, download=False)
         pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.images]
         x = images[pick].float().div(255)[:, None]  # N x 1 x 28 x 28
         pad = (size - 28) // 2
@@ -152,7 +152,7 @@ def _alignment(
 ) -> None:
     """Run the alignment analysis on ``args.images`` digits; write alignment.json/.png into ``out``."""
     from stnlab.analysis import alignment_residual, layer_geometries, stages_of
-    from stnlab.analysis.figures import plot_residual_vs_depth, write_json
+    from stnlab.analysis.figures import plot_residual_vs_depth
 
     images, _ = _images(args, dataset, size)
     transforms = args.transforms
@@ -170,9 +170,9 @@ def _alignment(
         progress=not args.no_progress,
     )
     data = {"source": title, **res.to_dict()}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(data, out / "alignment.json")
-    plot_residual_vs_depth(res, out / "alignment.png", title=f"{title}: solid optimum, dashed T_h^-1, dotted none")
+    write_json(ensure_dir(out) / "alignment.json", data)
+    what = f"MNIST test digits on a {size} px canvas" if dataset.startswith("mnist") else f"{dataset} test images"
+    plot_residual_vs_depth(res, out / "alignment.png", title=f"{title}; {what}")
     print(res.table())
     print(f"wrote {out / 'alignment.json'} and {out / 'alignment.png'}")
 
@@ -184,13 +184,13 @@ def run_alignment(args: argparse.Namespace) -> int:
     out = _out(args, create=False)
     if args.run is not None:
         model, cfg = _load(args.run, "best")
-        dataset, title = cfg.dataset, f"{cfg.model} {cfg.dataset} (trained, {args.run})"
+        dataset, title = cfg.dataset, f"{cfg.model} on {cfg.dataset} (trained run {Path(args.run).name}), its CNN"
     else:
         if args.dataset not in DATASETS:
             raise StnlabError(f"unknown dataset {args.dataset!r}; valid: {', '.join(sorted(DATASETS))}")
         torch.manual_seed(args.seed)
         model, dataset = create_model(args.model, args.dataset), args.dataset
-        title = f"{args.model} {dataset} (random weights, seed {args.seed})"
+        title = f"{args.model} for {dataset}, random weights (seed {args.seed})"
     _alignment(args, model, dataset, DATASETS[dataset].image_size, out, title)
     return 0
 
@@ -198,7 +198,7 @@ def run_alignment(args: argparse.Namespace) -> int:
 def run_filters(args: argparse.Namespace) -> int:
     """``stnlab analyze filters``."""
     from stnlab.analysis import filter_check, two_channel_example
-    from stnlab.analysis.figures import plot_filter_check, write_json
+    from stnlab.analysis.figures import plot_filter_check
 
     out = _out(args, create=False)
     if args.filters < 1 or not 3 <= args.size <= 28:
@@ -216,9 +216,10 @@ def run_filters(args: argparse.Namespace) -> int:
         steps=args.steps,
     )
     two = two_channel_example(images, radius=args.radius, steps=args.steps)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json({"rows": rows, "two_channel": two, "num_images": int(images.shape[0])}, out / "filters.json")
-    plot_filter_check(rows, out / "filters.png")
+    write_json(ensure_dir(out) / "filters.json", {"rows": rows, "two_channel": two, "num_images": int(images.shape[0])})
+    title = (f"one-layer networks of {args.filters} {args.size}x{args.size} filters per kind, "
+             f"{images.shape[0]} MNIST test digits (28 px)")  # fmt: skip
+    plot_filter_check(rows, out / "filters.png", title=title)
     print(f"{'filters':<8}{'transform':<10}{'filter':>9}{'none':>9}{'inverse':>9}{'optimum':>9}")
     for r in rows:
         print(
@@ -239,10 +240,15 @@ def _load(run_dir: str, which: str) -> tuple[torch.nn.Module, Any]:
     return load_run(run_dir, which)
 
 
+def _run_title(cfg: Any, args: argparse.Namespace) -> str:
+    """``MODEL on DATASET (run DIR, CHECKPOINT checkpoint)``: the first line of a trained run's figures."""
+    return f"{cfg.model} on {cfg.dataset} (run {Path(args.run_dir).name}, {args.checkpoint} checkpoint)"
+
+
 def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
     """Load the run, measure compensation, write its JSON and figures; return what ``figures`` reuses."""
     from stnlab.analysis import compensation
-    from stnlab.analysis.figures import plot_compensation, plot_error_vs_value, write_json
+    from stnlab.analysis.figures import plot_compensation, plot_error_vs_value
     from stnlab.models import DATASETS
 
     model, cfg = _load(args.run_dir, args.checkpoint)
@@ -252,11 +258,12 @@ def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
         model, images, labels, kind=args.kind, values=args.values, st_index=args.st_index, progress=not args.no_progress
     )
     write_json(
-        {"run": str(args.run_dir), "model": cfg.model, "dataset": cfg.dataset, **res.to_dict()},
         out / f"compensation_{args.kind}.json",
+        {"run": str(args.run_dir), "model": cfg.model, "dataset": cfg.dataset, **res.to_dict()},
     )
-    plot_compensation(res, out / f"compensation_{args.kind}.png")
-    plot_error_vs_value(res, out / f"error_vs_{args.kind}.png")
+    title = _run_title(cfg, args)
+    plot_compensation(res, out / f"compensation_{args.kind}.png", title=title)
+    plot_error_vs_value(res, out / f"error_vs_{args.kind}.png", title=title)
     print(
         f"{cfg.model} {cfg.dataset} ST {args.st_index} ({args.kind}): slope {res.slope:.3f}, R^2 {res.r2:.3f}, "
         f"class std {res.class_std:.4g} (no compensation: {res.baseline_std:.4g})"
@@ -284,7 +291,7 @@ def run_figures(args: argparse.Namespace) -> int:
         values[i] for i in sorted({0, len(values) // 4, len(values) // 2, 3 * len(values) // 4, len(values) - 1})
     ]
     shown, aligned = aligned_views(model, images[:6], args.kind, grid_values, args.st_index)
-    plot_st_grid(shown, aligned, grid_values, out / f"st_grid_{args.kind}.png")
+    plot_st_grid(shown, aligned, grid_values, out / f"st_grid_{args.kind}.png", args.kind, _run_title(cfg, args))
     print(f"wrote st_grid_{args.kind}.png to {out}")
-    _alignment(args, model, cfg.dataset, DATASETS[cfg.dataset].image_size, out, f"{cfg.model} {cfg.dataset} (trained)")
+    _alignment(args, model, cfg.dataset, DATASETS[cfg.dataset].image_size, out, f"{_run_title(cfg, args)}, its CNN")
     return 0

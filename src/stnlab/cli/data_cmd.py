@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
 
 from stnlab import data
+from stnlab.analysis.figures import image_grid_figure, save_figure
 from stnlab.errors import StnlabError
+from stnlab.io import check_creatable
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -32,43 +40,73 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spread(labels: Tensor, n: int, seed: int) -> Tensor:
+    """``n`` sample indices across classes: classes in a seeded random order, one sample of each in turn
+    (SVHN numbers are grouped by their digit count). Deterministic by ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    key = labels if labels.dim() == 1 else (labels != 10).sum(1)  # SVHN: 10 = no digit
+    perm = torch.randperm(len(key), generator=gen)
+    classes = key.unique()
+    classes = classes[torch.randperm(len(classes), generator=gen)]
+    members = [perm[key[perm] == c] for c in classes]
+    picked = [m[r] for r in range(max(len(m) for m in members)) for m in members if r < len(m)]
+    return torch.stack(picked[:n])
+
+
+def _caption(source: Any, label: Tensor, params: dict[str, Tensor], i: int, varying: list[str]) -> str:
+    """``class`` on the first line, the applied transform (the params that vary in the batch) on the second."""
+    if label.dim():  # SVHN: the digits left to right
+        name = "".join(str(int(d)) for d in label if d != 10) or "-"
+    else:
+        classes = getattr(source, "classes", None)
+        name = classes[int(label)][:22] if classes else f"digit {int(label)}"
+    parts, width = [], source.image_shape[-1]
+    if "angle" in varying:
+        parts.append(f"rot {math.degrees(float(params['angle'][i])):+.0f}°")
+    if "scale" in varying:
+        parts.append(f"×{float(params['scale'][i]):.2f}")
+    if "tx" in varying or "ty" in varying:
+        dx, dy = (float(params[k][i]) * width / 2 for k in ("tx", "ty"))
+        parts.append(f"shift {round(dx):+d},{round(dy):+d} px")
+    if "flip" in varying and float(params["flip"][i]):
+        parts.append("flip")
+    if not parts:
+        return f"{name}\nno transform"
+    return "\n".join([name, " ".join(parts[:2]), " ".join(parts[2:])]).rstrip("\n")
+
+
 def _show(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import numpy as np
-    from PIL import Image
-
-    from stnlab.data.paths import atomic_path
-
     if args.n < 1:
         raise StnlabError(f"--n must be at least 1, got {args.n}")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise StnlabError(f"--out {out} must end in .png or .jpg")
+    check_creatable(out, "--out")
     source = data.make_source(args.dataset, args.split, root=args.root, cache_dir=args.cache_dir, seed=args.seed)
-    batch = next(source.batches(args.n, epoch=args.epoch))
-    images = (batch.images.clamp(0, 1) * 255).round().byte()  # B x C x H x W
-    cols = min(len(images), 8)
-    rows = -(-len(images) // cols)
+    index = _spread(source.labels, min(args.n, source.num_samples), args.seed)
+    images, labels, params = source.render(index, args.epoch)
+    varying = [k for k, v in params.items() if k != "matrix" and v.dim() == 1 and len(v) and (v != v[0]).any()]
+    captions = [_caption(source, labels[i], params, i, varying) for i in range(len(index))]
     c, h, w = images.shape[1:]
-    grid = np.zeros((rows * (h + 2), cols * (w + 2), c), dtype=np.uint8)
-    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
-        y, x = divmod(i, cols)
-        grid[y * (h + 2) + 1 : y * (h + 2) + 1 + h, x * (w + 2) + 1 : x * (w + 2) + 1 + w] = img
-    fmt = "PNG" if out.suffix.lower() == ".png" else "JPEG"
-    with atomic_path(out) as tmp:
-        Image.fromarray(grid[..., 0] if c == 1 else grid).save(tmp, format=fmt)
-    print(f"wrote {out}: {len(images)} {args.dataset} {args.split} images (epoch {args.epoch}), "
-          f"labels {batch.labels.tolist()}")  # fmt: skip
+    title = (f"{args.dataset}, {args.split} split, epoch {args.epoch}, seed {args.seed}: {len(index)} images "
+             f"as the models see them ({c}x{h}x{w}), across classes")  # fmt: skip
+    fmt = "png" if out.suffix.lower() == ".png" else "jpeg"
+    save_figure(image_grid_figure(images, captions, title), out, fmt)
+    print(f"wrote {out}: {len(index)} {args.dataset} {args.split} images (epoch {args.epoch}), "
+          f"labels {labels.tolist()}")  # fmt: skip
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stnlab data`` and its sub-commands."""
-    parser = subparsers.add_parser("data", help="inspect, fetch and import data sets")
+    parser = subparsers.add_parser(
+        "data", help="inspect, fetch and import data sets",
+        description="Inspect, fetch, import and look at data sets. Only 'stnlab data fetch' downloads.",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", help="data root (default: $STNLAB_DATA or ~/.cache/stnlab/data)")
+    common.add_argument("--data-root", dest="root", help="data root (default: $STNLAB_DATA or ~/.cache/stnlab/data)")
+    common.add_argument("--root", dest="root", help=argparse.SUPPRESS)  # the old name, kept working
     p = sub.add_parser("status", parents=[common], help="show which data sets are present and valid")
     p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
     p.set_defaults(func=_status)

@@ -31,13 +31,14 @@ def make_source(
     root: str | Path | None = None,
     cache_dir: str | Path | None = None,
     seed: int = 0,
-    download: bool = True,
+    download: bool = False,
 ) -> BatchSource:
     """The :class:`BatchSource` of ``dataset`` / ``split`` ("train", "val" or "test").
 
     ``root`` overrides ``STNLAB_DATA``, ``cache_dir`` overrides ``STNLAB_CACHE``; ``seed`` sets the
-    shuffling and the random transforms; ``download`` lets a missing MNIST or SVHN be fetched
-    (PlanktonSet cannot be: it needs a Kaggle login).
+    shuffling and the random transforms. Nothing is downloaded unless ``download=True`` (or
+    ``stnlab data fetch``): a missing data set is a one-line error saying where to put it. MNIST and
+    SVHN can be fetched, PlanktonSet cannot (it needs a Kaggle login).
     """
     if dataset in CANVAS:
         return MNISTSource(dataset, split, root=root, seed=seed, download=download)

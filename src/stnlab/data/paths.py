@@ -1,4 +1,4 @@
-"""Where data and caches live, and writing files atomically.
+"""Where data and caches live.
 
 * **Data root** (``STNLAB_DATA``; default ``$XDG_CACHE_HOME/stnlab/data`` or ``~/.cache/stnlab/data``):
   the raw data sets, laid out as ``mnist/``, ``plankton/``, ``svhn/``. stnlab only reads it, except for
@@ -9,13 +9,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-from stnlab.errors import StnlabError
+from stnlab import io
 
 
 def _user_cache() -> Path:
@@ -41,28 +38,10 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def ensure_dir(path: Path) -> Path:
     """Create ``path`` (and parents); a clear error when that is impossible."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StnlabError(
-            f"cannot create folder {path} ({err.strerror}); set STNLAB_CACHE/STNLAB_DATA to a writable folder"
-        ) from None
-    return path
+    return io.ensure_dir(path, hint="set STNLAB_CACHE/STNLAB_DATA to a writable folder")
 
 
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; on success rename it onto ``target``, on failure delete it."""
-    ensure_dir(target.parent)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+atomic_path = io.atomic_path  # the one atomic writer (stnlab.io); kept here for the data modules
 
 
 def file_fingerprint(path: Path) -> str:

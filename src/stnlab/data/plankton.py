@@ -16,7 +16,8 @@ Training batches are augmented as the authors did: rotation ``U(-180, 180)`` deg
 horizontal flip with probability 1/2, all in one warp; val/test are not augmented. Params: ``angle``
 (counter-clockwise on screen), ``scale``, ``shear`` (the factor ``tan(shear angle)``), ``flip`` (1.0 when
 flipped), ``tx``, ``ty``; the content map is ``affine_matrix(-angle, (scale * (1 - 2 flip), scale), (tx, ty),
-shear)`` and ``matrix`` (the sampling matrix given to ``warp``) is its inverse, as for the MNIST protocols.
+shear)`` and ``matrix`` (the sampling matrix given to ``warp``) is its inverse, built by
+``stnlab.geometry.out_to_in_from_content`` as for the MNIST protocols.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from stnlab.data.paths import cache_root, data_root, file_fingerprint
 from stnlab.data.rng import make_key, permutation, uniform
 from stnlab.data.source import BatchSource
 from stnlab.errors import StnlabError
-from stnlab.geometry import affine_matrix, invert, warp
+from stnlab.geometry import out_to_in_from_content, pixels_to_normalized, warp
 
 SIZE = 95
 FORMAT = "v1"
@@ -187,13 +188,14 @@ def augmentation(key: int, index: Tensor) -> dict[str, Tensor]:
     """The authors' training augmentation of samples ``index``: params and the sampling ``matrix``."""
     u = uniform(key, index, 6).float()  # B x 6
     angle = (u[:, 0] * 2 - 1) * math.pi
-    tx, ty = ((u[:, 1:3] * 2 - 1) * 10.0 * (2.0 / SIZE)).unbind(1)
+    shift = (u[:, 1:3] * 2 - 1) * 10.0  # B x 2, pixels
+    tx, ty = pixels_to_normalized(shift, SIZE).unbind(1)
     shear = torch.tan((u[:, 3] * 2 - 1) * math.radians(20.0))
     scale = torch.exp((u[:, 4] * 2 - 1) * math.log(1.3))
     flip = (u[:, 5] < 0.5).float()
-    content = affine_matrix(-angle, (scale * (1 - 2 * flip), scale), (tx, ty), shear)
-    return {"angle": angle, "scale": scale, "shear": shear, "flip": flip, "tx": tx, "ty": ty,
-            "matrix": invert(content)}  # fmt: skip
+    out_to_in = out_to_in_from_content(SIZE, angle=angle, scale=(scale * (1 - 2 * flip), scale), shear=shear,
+                                       shift=(shift[:, 0], shift[:, 1]))  # fmt: skip
+    return {"angle": angle, "scale": scale, "shear": shear, "flip": flip, "tx": tx, "ty": ty, "matrix": out_to_in}
 
 
 class PlanktonSource(BatchSource):

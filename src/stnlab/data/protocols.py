@@ -25,11 +25,10 @@ Params (``return_params=True``), all ``(B,)`` unless stated: ``angle`` (radians,
 counter-clockwise on screen), ``scale`` (content magnification), ``tx``, ``ty`` (content shift, normalised
 units of the output canvas, + = right/down), ``matrix`` (``B x 3 x 3``: the *sampling* matrix, the map
 from output to input coordinates; ``stnlab.geometry.warp(centred digit, matrix)`` gives the image).
-With y pointing down, a counter-clockwise turn on screen is the matrix ``rotation_matrix(-angle)``, so
-the content map is
-``affine_matrix(-angle, scale, (tx, ty))`` and ``matrix`` is its inverse (for mnist-rot simply
-``rotation_matrix(angle)``; ``warp(image, rotation_matrix(-angle))`` undoes it). T/S also give
-``clutter_index`` (``B x 6``, indices into ``source.clutter_pool``).
+``matrix`` is ``stnlab.geometry.out_to_in_from_content(canvas, angle=angle, scale=scale, shift=pixels)``:
+with y pointing down the content map is ``affine_matrix(-angle, scale, (tx, ty))`` and ``matrix`` is its
+inverse (for mnist-rot exactly ``rotation_matrix(angle)``; ``warp(image, rotation_matrix(-angle))`` undoes
+it). T/S also give ``clutter_index`` (``B x 6``, indices into ``source.clutter_pool``).
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from stnlab.data.mnist import load_mnist
 from stnlab.data.rng import make_key, permutation, randint, uniform
 from stnlab.data.source import BatchSource
 from stnlab.errors import StnlabError
-from stnlab.geometry import rotation_matrix, scale_matrix, translation_matrix, warp
+from stnlab.geometry import out_to_in_from_content, pixels_to_normalized, warp
 
 VAL_SEED = 0
 VAL_SIZE = 10000
@@ -151,28 +150,26 @@ class MNISTSource(BatchSource):
         b, key = len(index), self.epoch_key(epoch)
         digits = self.images[index].float().div_(255.0)[:, None]  # B x 1 x 28 x 28
         zero, one = torch.zeros(b), torch.ones(b)
-        angle, scale, tx, ty, matrix = zero, one, zero, zero, rotation_matrix(zero)
+        angle, scale, shift = zero, one, torch.zeros(b, 2)
         if self.dataset == "mnist-rot":
             angle = (uniform(key, index, 1)[:, 0].float() * 2 - 1) * MAX_ANGLE
-            matrix = rotation_matrix(angle)
         elif self.dataset == "mnist-trans":
             shift = randint(key, index, 2, 2 * MAX_SHIFT + 1).float() - MAX_SHIFT  # B x 2, whole pixels
-            tx, ty = shift[:, 0] * (2.0 / self.canvas), shift[:, 1] * (2.0 / self.canvas)
-            matrix = translation_matrix(-tx, -ty)
         elif self.dataset == "mnist-scale":
             scale = torch.exp2(uniform(key, index, 1)[:, 0].float() * 3 - 1)
-            matrix = scale_matrix(1.0 / scale)
-        params = {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": matrix}
+        out_to_in = out_to_in_from_content(self.canvas, angle=angle, scale=scale, shift=(shift[:, 0], shift[:, 1]))
+        tx, ty = pixels_to_normalized(shift, self.canvas).unbind(1)
+        params = {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": out_to_in}
         if self.dataset == "mnist-rot":
-            images = warp(digits, matrix)
+            images = warp(digits, out_to_in)
         elif self.dataset == "mnist":
             images = digits
         else:
             # T and S warp the centred digit along the axes only, so bilinear sampling is separable:
             # image = K_y @ digit @ K_x^T (two batched products instead of a grid_sample)
             pad = (self.canvas - 28) // 2
-            k_y = axis_weights(matrix[:, 1, 1], matrix[:, 1, 2], self.canvas, pad)
-            k_x = axis_weights(matrix[:, 0, 0], matrix[:, 0, 2], self.canvas, pad)
+            k_y = axis_weights(out_to_in[:, 1, 1], out_to_in[:, 1, 2], self.canvas, pad)
+            k_x = axis_weights(out_to_in[:, 0, 0], out_to_in[:, 0, 2], self.canvas, pad)
             images = k_y @ digits[:, 0] @ k_x.transpose(1, 2)  # B x S x S
             params["clutter_index"] = add_clutter(
                 images, self.clutter_pool, key, index, resize=self.dataset == "mnist-scale"

@@ -21,7 +21,6 @@ import tarfile
 import warnings
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from PIL import Image
@@ -33,6 +32,11 @@ from stnlab.data.paths import atomic_path, cache_root, data_root, file_fingerpri
 from stnlab.data.rng import make_key, permutation
 from stnlab.data.source import BatchSource
 from stnlab.errors import StnlabError
+
+try:  # an optional dependency: pip install "stnlab[svhn]"
+    import h5py
+except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
+    h5py = None
 
 SIZE = 64
 MAX_DIGITS = 5
@@ -48,6 +52,8 @@ _FIELDS = ("label", "left", "top", "width", "height")
 
 def read_digitstruct(path: Path) -> list[tuple[str, dict[str, list[float]]]]:
     """Parse a format-1 ``digitStruct.mat`` (MATLAB 7.3 = HDF5): ``[(file name, {field: [per digit]})]``."""
+    if h5py is None:
+        raise StnlabError("reading SVHN needs h5py, which is not installed; pip install \"stnlab[svhn]\"")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -118,6 +124,18 @@ def decode_split(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     return np.stack(crops), np.stack(labels), names, dropped
 
 
+def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract only plain files and folders inside ``dest``: ``filter="data"`` where Python has it (3.10.12+,
+    3.11.4+), else the same refusal of links, devices and paths that leave ``dest``, checked here."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    for m in tar.getmembers():
+        if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() or ".." in Path(m.name).parts:
+            raise tarfile.TarError(f"unsafe member {m.name!r}")
+    tar.extractall(dest)  # every member was checked above
+
+
 def split_location(split: str, root: str | Path | None, cache_dir: str | Path | None) -> Path | None:
     """The folder of an SVHN split (extracting its ``.tar.gz`` into the cache), or None when absent."""
     base = data_root(root) / "svhn"
@@ -132,7 +150,7 @@ def split_location(split: str, root: str | Path | None, cache_dir: str | Path | 
         with atomic_path(target) as tmp:
             try:
                 with tarfile.open(archive) as tar:
-                    tar.extractall(tmp, filter="data")
+                    _safe_extract(tar, tmp)
             except (tarfile.TarError, OSError, EOFError) as err:
                 raise StnlabError(f"{archive} is not a readable tar.gz ({err}); replace it") from None
     inner = target / split

@@ -18,10 +18,14 @@ Coordinate convention (used everywhere in stnlab)
   resampled once with it.
 * Matrices are built as ``A = T(t) @ R(angle) @ Sh(shear) @ S(sx, sy)`` (shear is the factor ``k`` in
   ``x' = x + k y``); :func:`decompose` inverts this factorisation.
+* Content parameters (angle counter-clockwise on screen, magnification, shear, shift in pixels, about
+  a centre) become sampling matrices in one place: :func:`out_to_in_from_content` and its inverse
+  :func:`content_from_out_to_in` (:mod:`stnlab.geometry.content`).
 * Normalised coordinates of a non-square image are stretched: a "rotation" is a true rotation only
   on square images (all the papers' data sets are square).
 """
 
+from stnlab.geometry.content import content_from_out_to_in, out_to_in_from_content
 from stnlab.geometry.families import FAMILIES, family_matrix, family_size
 from stnlab.geometry.matrices import (
     affine_matrix,
@@ -42,12 +46,14 @@ __all__ = [
     "FAMILIES",
     "affine_matrix",
     "compose",
+    "content_from_out_to_in",
     "decompose",
     "family_matrix",
     "family_size",
     "identity",
     "invert",
     "is_affine",
+    "out_to_in_from_content",
     "pixels_to_normalized",
     "rotation_matrix",
     "scale_matrix",
