@@ -129,6 +129,14 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     assert len(data["cells"]) == 15 and all(c["budget"] == "smoke" and len(c["errors"]) == 1 for c in data["cells"])
     assert not list((tmp_path / "results").rglob("*.pt"))  # never a checkpoint in the results
     assert "smoke" in capsys.readouterr().out
+    # the qualitative result's report runs on those (barely trained) models
+    assert main(["canonical", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+                 "--budget", "smoke", "--images", "6"]) == 0
+    comp = json.loads((tmp_path / "results" / "mnist-compensation.json").read_text())
+    assert [r["model"] for r in comp["models"]] == ["STN-SL1", "STN-C0", "STN-C1"]
+    assert all(-5 < r["slope"] < 5 and len(r["applied"]) == 7 for r in comp["models"])
+    assert (tmp_path / "results" / "figures" / "mnist-canonical.png").stat().st_size > 10_000
+    assert main(["canonical", "--runs", str(tmp_path / "nothing"), "--results", str(tmp_path / "r2")]) == 2
 
 
 def _dirs(tmp_path):

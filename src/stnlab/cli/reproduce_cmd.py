@@ -14,6 +14,7 @@ from stnlab.experiments import (
     update_readme,
     write_table_results,
 )
+from stnlab.experiments.canonical import canonical_report
 from stnlab.experiments.claims import write_claims
 from stnlab.train import parse_sets
 
@@ -57,6 +58,18 @@ def register(subparsers: Any) -> None:
     c.add_argument("--out", default=None, help="write here (default: RESULTS/CLAIMS.md)")
     c.set_defaults(func=run_claims)
 
+    q = subparsers.add_parser("canonical", help="do the trained MNIST-R STNs bring digits to one canonical pose?",
+                              description="Measure the rotation compensation of the trained MNIST-R STN-SL1, "
+                                          "STN-C0 and STN-C1 of 'stnlab reproduce mnist-rst' and write "
+                                          "RESULTS/mnist-compensation.json and RESULTS/figures/mnist-canonical.png.")
+    q.add_argument("--runs", default="runs", help="folder of the run folders (default: runs)")
+    q.add_argument("--results", default="results", help="the results folder (default: results)")
+    q.add_argument("--budget", default="paper", help="the budget folder of the runs (default: paper)")
+    q.add_argument("--seed", type=int, default=0, help="which seed's runs (default: 0)")
+    q.add_argument("--images", type=int, default=200, help="test digits (default: 200)")
+    q.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
+    q.set_defaults(func=run_canonical)
+
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run (or collect) one table and print it."""
@@ -89,4 +102,14 @@ def run_claims(args: argparse.Namespace) -> int:
     """Write the claims ledger and say where."""
     path = write_claims(args.results, args.out)
     print(f"wrote {path}")
+    return 0
+
+
+def run_canonical(args: argparse.Namespace) -> int:
+    """Write the compensation JSON and the canonical-pose figure; print the slopes."""
+    data = canonical_report(args.runs, args.results, budget=args.budget, seed=args.seed, images=args.images,
+                            root=args.data_root)
+    for row in data["models"]:
+        print(f"{row['model']}: slope {row['slope']:+.3f}, r2 {row['r2']:.2f}, class std {row['class_std']:.1f} deg")
+    print(f"wrote {args.results}/mnist-compensation.json and {args.results}/figures/mnist-canonical.png")
     return 0
