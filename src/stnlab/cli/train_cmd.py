@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
                     "Config precedence: data set defaults < --config file < flags < --set.",
     )
     p.add_argument("--model", help="model name, e.g. CNN, STN-C0, STN-SL1 (see 'stnlab models')")
-    p.add_argument("--dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, svhn or plankton")
+    p.add_argument("--dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, svhn, plankton, or your own data: "
+                                      "folder:PATH, idx:PATH, npz:FILE (with --set protocol=..., image_size=N)")
     p.add_argument("--config", metavar="FILE", help="YAML or JSON file of config keys")
     p.add_argument("--epochs", type=int, help="number of epochs (ignored when steps is set)")
     p.add_argument("--steps", type=int, help="number of optimizer steps (overrides --epochs)")
@@ -67,6 +68,14 @@ def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     return layers
 
 
+def _folder_name(cfg: Any) -> str:
+    """The default run folder's data set part: the name, or ``KIND-NAME[-PROTOCOL]`` for a user's data set."""
+    kind, sep, path = cfg.dataset.partition(":")
+    if not sep:
+        return cfg.dataset
+    return f"{kind}-{Path(path).stem or 'data'}" + (f"-{cfg.protocol}" if cfg.protocol else "")
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``stnlab train``."""
     layers = _config_layers(args)
@@ -77,7 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = build_config(saved.to_dict(), *layers)
     else:
         cfg = build_config(*layers)
-    out = Path(args.out) if args.out else Path("runs") / cfg.dataset / f"{cfg.model}-s{cfg.seed}"
+    out = Path(args.out) if args.out else Path("runs") / _folder_name(cfg) / f"{cfg.model}-s{cfg.seed}"
     rec = train(cfg, out, force=args.force, resume=args.resume, tensorboard=args.tensorboard,
                 progress=not args.no_progress, root=args.data_root, cache_dir=args.cache_dir)
     if rec and os.environ.get("RANK", "0") == "0":
