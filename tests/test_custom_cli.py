@@ -7,9 +7,9 @@ import json
 
 import pytest
 import torch
-from helpers import make_idx, make_image_folder
 from PIL import Image
 
+from helpers import make_idx, make_image_folder
 from stnlab.cli import main
 from stnlab.train import build_config, load_run
 

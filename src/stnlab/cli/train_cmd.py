@@ -96,6 +96,18 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _class_names(dataset: str, run_dir: str, cache_dir: str | None) -> dict[str, str]:
+    """Class index -> name for a user's data set (built-in ones print their indices)."""
+    from stnlab.data import dataset_spec
+    from stnlab.train.config import load_config_json
+
+    if ":" not in dataset:
+        return {}
+    cfg = load_config_json(Path(run_dir) / "config.json")
+    spec = dataset_spec(dataset, cache_dir=cache_dir, **cfg.data_options())
+    return {str(i): name for i, name in enumerate(spec.class_names)}
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """``stnlab eval``."""
     if args.passes is not None and args.passes < 1:
@@ -113,7 +125,8 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"{res['model']} on {res['dataset']} ({args.checkpoint} checkpoint, step {res['step']}), "
           f"{res['split']} error {res['error']:.4f}{spread}, loss {res['loss']:.4f}, {res['num_samples']} samples")
     worst = sorted(res["per_class_error"].items(), key=lambda kv: -kv[1])[:5]
-    print("highest per-class error: " + ", ".join(f"{c}: {e:.4f}" for c, e in worst))
+    names = _class_names(res["dataset"], args.run_dir, args.cache_dir)
+    print("highest per-class error: " + ", ".join(f"{names.get(c, c)}: {e:.4f}" for c, e in worst))
     print(f"wrote {Path(args.run_dir) / 'eval.json'}")
     return 0
 
