@@ -133,7 +133,8 @@ def test_mnist_with_a_protocol_is_the_builtin_protocol(data_root):
 def test_every_source_has_its_models_input_shape(data_root, folder, idx, colour):
     names = [(n, {}) for n in BUILTIN if n != "svhn"]  # (SVHN is not in the shared data root)
     names += [(f"folder:{folder}", {"protocol": "rotation"}), (f"idx:{idx}", {"protocol": "translation"}),
-              (f"folder:{colour}", {"protocol": "scale", "image_size": 24}), (f"idx:{idx}", {})]
+              (f"folder:{colour}", {"protocol": "scale", "image_size": 24}), (f"idx:{idx}", {}),
+              ("mnist", {"protocol": "translation", "image_size": 32})]
     for name, options in names:
         spec = dataset_spec(name, **options)
         source = make_source(name, "test", root=data_root, **options)
