@@ -99,6 +99,18 @@ def test_sequential_list_and_head_forms_are_the_same_backbone():
         build_stn([nn.Linear(3, 3)], (1, 28, 28))
 
 
+def test_a_loc_net_body_of_ones_own():
+    def body(in_shape, on_image):  # the loc-net input (C, H, W) -> a flat vector
+        return nn.Sequential(nn.Flatten(), nn.Linear(int(torch.tensor(in_shape).prod()), 8), nn.Tanh())
+
+    layers = [nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()), nn.Sequential(nn.Flatten(), nn.Linear(4 * 26 * 26, 3))]
+    cnn = build_stn([nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()), nn.Sequential(nn.Flatten(),
+                    nn.Linear(4 * 26 * 26, 3))], (1, 28, 28))
+    model = build_stn(layers, (1, 28, 28), "STN-C1", family="translation", loc_net=body)
+    assert isinstance(model.feature_sts["1"].loc_nets[0].hidden[2], nn.Tanh)
+    check_contract(cnn, model, torch.rand(2, 1, 28, 28), 3)
+
+
 def test_create_model_is_build_stn_on_the_registered_backbone():
     torch.manual_seed(3)
     a = create_model("STN-DL1", "mnist-rot", family="similarity")

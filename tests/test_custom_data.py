@@ -81,6 +81,26 @@ def test_npz_nchw_float_and_nhw_uint8_give_the_same_images(tmp_path):
     assert sa.classes == ["cat", "dog"] and sb.classes == ["0", "1"]
 
 
+def test_npz_given_val_is_kept_and_test_is_carved_from_train(tmp_path):
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, (40, 24, 24), dtype=np.uint8), np.arange(40) % 4
+    path = _npz(tmp_path / "v.npz", x_train=x[:30], y_train=y[:30], x_val=x[30:], y_val=y[30:])
+    val, test = make_source(f"npz:{path}", "val"), make_source(f"npz:{path}", "test")
+    assert torch.equal(val.images[:, 0], torch.from_numpy(x[30:]))  # the given val, in order
+    assert len(test) == 4 and sorted(test.labels.tolist()) == [0, 1, 2, 3]  # 10 % of each class of train
+    assert len(make_source(f"npz:{path}", "train")) == 26
+
+
+def test_one_colour_image_makes_the_folder_colour_and_hidden_files_are_ignored(tmp_path):
+    root = make_image_folder(tmp_path / "c", classes=2, per_class=4)
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(root / "class0" / "rgb.png")
+    (root / "class1" / ".DS_Store").write_bytes(b"junk")
+    arrays = load_custom("folder", root)
+    assert arrays.images.shape == (9, 3, 28, 28) and not arrays.skipped
+    grey = arrays.images[arrays.labels == 1]
+    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all()  # grey images as equal channels
+
+
 def test_cache_is_keyed_by_content(tmp_path, folder, cache_dir):
     copy = shutil.copytree(folder, tmp_path / "moved")
     load_custom("folder", folder)

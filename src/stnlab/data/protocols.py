@@ -1,4 +1,9 @@
-"""The MNIST protocols of the papers, generated on the fly in batches.
+"""The MNIST protocols of the papers, generated on the fly in batches, for MNIST and for any images.
+
+:class:`ProtocolSource` applies a protocol (``none``, ``rotation``, ``translation``, ``scale``) to uint8
+images of any side ``N`` (grey ``N x H x W`` or ``N x C x H x W``); :class:`MNISTSource` is one, over the
+MNIST digits. The table below is the MNIST case (``N = 28``); for other sides the canvas, the shift range
+and the clutter crops scale with ``N`` (:mod:`stnlab.data.spec`), and every channel gets the same warp.
 
 =================  ======  =================================================================================
 dataset            canvas  per-sample transform (content) and clutter
