@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from helpers import check_sl_shares
 from stnlab.geometry import family_matrix, identity, warp
 from stnlab.models import DATASETS, create_model
 from stnlab.nn import SpatialTransformer, parameter_groups
@@ -51,16 +52,7 @@ def test_dl_sl_transform_the_input(kind):
 
 
 def test_sl_shares_the_very_same_tensors():
-    model = create_model("STN-SL3", "svhn")
-    trunk = model.input_st.loc_nets[0].trunk
-    assert len(trunk) == 3
-    for i in range(3):
-        assert trunk[i] is model.backbone.stages[i]
-        for p, q in zip(trunk[i].parameters(), model.backbone.stages[i].parameters()):
-            assert p is q
-    own = {id(p) for p in model.localization_parameters()}
-    assert not own & {id(p) for p in model.backbone.parameters()}
-    assert len(list(model.parameters())) == len(list(model.backbone.parameters())) + len(own)
+    check_sl_shares(create_model("STN-SL3", "svhn"), 3)
 
 
 def test_dl_has_its_own_reinitialised_copy():

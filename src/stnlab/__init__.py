@@ -8,8 +8,8 @@ Quick use::
 """
 
 from stnlab.errors import StnlabError
-from stnlab.models import create_model, list_datasets, list_models
+from stnlab.models import build_stn, create_model, list_datasets, list_models
 
 __version__ = "0.1.0"
 
-__all__ = ["StnlabError", "__version__", "create_model", "list_datasets", "list_models"]
+__all__ = ["StnlabError", "__version__", "build_stn", "create_model", "list_datasets", "list_models"]

@@ -15,7 +15,9 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from stnlab import __version__
 from stnlab.errors import StnlabError
@@ -35,8 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_PACKAGE = Path(__file__).resolve().parents[1]
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """stnlab's own notes (skipped files, resized images) as one line ``stnlab: note: ...``."""
+    if Path(filename).resolve().is_relative_to(_PACKAGE) and issubclass(category, UserWarning):
+        print(f"stnlab: note: {message}", file=file or sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stnlab`` console script; returns the exit status."""
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

@@ -61,8 +61,8 @@ def register(subparsers: Any) -> None:
     a.add_argument(
         "--dataset",
         default="mnist-trans",
-        help="data set of the backbone; MNIST digits are centred on its canvas (default: "
-        "mnist-trans, 60 px, so that depth 2 still has a 10x10 map)",
+        help="data set of the backbone (a name, or folder:PATH, idx:PATH, npz:FILE); MNIST digits (or your "
+        "images) are centred on its canvas (default: mnist-trans, 60 px, so that depth 2 still has a 10x10 map)",
     )
     _align_args(a)
     _common(a, "output folder (required)")
@@ -127,34 +127,52 @@ def _out(args: argparse.Namespace, default: Path | None = None, create: bool = T
     return ensure_dir(out) if create else out
 
 
-def _images(args: argparse.Namespace, dataset: str, size: int) -> tuple[Tensor, Tensor]:
-    """``args.images`` test images: MNIST digits centred on a ``size`` canvas for the MNIST data sets
-    (untransformed: the analysis applies its own transforms), else the data set's test images."""
+def _images(args: argparse.Namespace, dataset: str, size: int, options: dict[str, Any] | None = None
+            ) -> tuple[Tensor, Tensor]:
+    """``args.images`` test images: MNIST digits (or a user's images, ``folder:``/``idx:``/``npz:``) centred
+    on a ``size`` canvas, untransformed (the analysis applies its own transforms), else the data set's
+    test images. ``options`` are the run's data options (image_size, strict)."""
+    from stnlab.data import make_source
+    from stnlab.data.spec import parse_dataset
+
     if args.images < 2:
         raise StnlabError(f"--images must be >= 2, got {args.images}")
-    if dataset.startswith("mnist"):
-        from stnlab.data import load_mnist
+    custom = parse_dataset(dataset)[0] != "builtin"
+    if dataset.startswith("mnist") or custom:
+        if custom:
+            opts = {**(options or {}), "protocol": "none"}
+            source = make_source(dataset, "test", cache_dir=args.cache_dir, seed=args.seed, **opts)
+            images, labels = source.images, source.labels
+        else:
+            from stnlab.data import load_mnist
 
-        images, labels = load_mnist("test", args.data_root, download=False)
+            images, labels = load_mnist("test", args.data_root, download=False)
         pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.images]
-        x = images[pick].float().div(255)[:, None]  # N x 1 x 28 x 28
-        pad = (size - 28) // 2
-        return F.pad(x, (pad, size - 28 - pad, pad, size - 28 - pad)), labels[pick]
-    from stnlab.data import make_source
-
+        x = images[pick].float().div(255)
+        x = x[:, None] if x.dim() == 3 else x  # N x C x h x w
+        top, left = (size - x.shape[-2]) // 2, (size - x.shape[-1]) // 2
+        return F.pad(x, (left, size - x.shape[-1] - left, top, size - x.shape[-2] - top)), labels[pick]
     source = make_source(dataset, "test", root=args.data_root, cache_dir=args.cache_dir, seed=args.seed)
     batch = next(iter(source.batches(min(args.images, source.num_samples), shuffle=False)))
     return batch.images, batch.labels
 
 
+def _run_spec(args: argparse.Namespace, cfg: Any) -> Any:
+    """The DataSpec of a trained run's data set."""
+    from stnlab.data import dataset_spec
+
+    return dataset_spec(cfg.dataset, cache_dir=args.cache_dir, **cfg.data_options())
+
+
 def _alignment(
-    args: argparse.Namespace, model: torch.nn.Module, dataset: str, size: int, out: Path, title: str
+    args: argparse.Namespace, model: torch.nn.Module, dataset: str, size: int, out: Path, title: str,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Run the alignment analysis on ``args.images`` digits; write alignment.json/.png into ``out``."""
     from stnlab.analysis import alignment_residual, layer_geometries, stages_of
     from stnlab.analysis.figures import plot_residual_vs_depth
 
-    images, _ = _images(args, dataset, size)
+    images, _ = _images(args, dataset, size, options)
     transforms = args.transforms
     if transforms is None:
         jump = int(max(g.jump for g in layer_geometries(stages_of(model), images.shape[1:])))
@@ -179,19 +197,20 @@ def _alignment(
 
 def run_alignment(args: argparse.Namespace) -> int:
     """``stnlab analyze alignment``."""
-    from stnlab.models import DATASETS, create_model
+    from stnlab.data import dataset_spec
+    from stnlab.models import create_model
 
     out = _out(args, create=False)
     if args.run is not None:
         model, cfg = _load(args.run, "best")
         dataset, title = cfg.dataset, f"{cfg.model} on {cfg.dataset} (trained run {Path(args.run).name}), its CNN"
+        spec, options = _run_spec(args, cfg), cfg.data_options()
     else:
-        if args.dataset not in DATASETS:
-            raise StnlabError(f"unknown dataset {args.dataset!r}; valid: {', '.join(sorted(DATASETS))}")
+        spec = dataset_spec(args.dataset, cache_dir=args.cache_dir)
         torch.manual_seed(args.seed)
-        model, dataset = create_model(args.model, args.dataset), args.dataset
+        model, dataset, options = create_model(args.model, spec), args.dataset, None
         title = f"{args.model} for {dataset}, random weights (seed {args.seed})"
-    _alignment(args, model, dataset, DATASETS[dataset].image_size, out, title)
+    _alignment(args, model, dataset, spec.image_size, out, title, options)
     return 0
 
 
@@ -249,10 +268,9 @@ def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
     """Load the run, measure compensation, write its JSON and figures; return what ``figures`` reuses."""
     from stnlab.analysis import compensation
     from stnlab.analysis.figures import plot_compensation, plot_error_vs_value
-    from stnlab.models import DATASETS
 
     model, cfg = _load(args.run_dir, args.checkpoint)
-    images, labels = _images(args, cfg.dataset, DATASETS[cfg.dataset].image_size)
+    images, labels = _images(args, cfg.dataset, _run_spec(args, cfg).image_size, cfg.data_options())
     out = _out(args, Path(args.run_dir) / "analysis")  # only once the run and the data are known good
     res = compensation(
         model, images, labels, kind=args.kind, values=args.values, st_index=args.st_index, progress=not args.no_progress
@@ -283,7 +301,6 @@ def run_figures(args: argparse.Namespace) -> int:
     from stnlab.analysis import aligned_views
     from stnlab.analysis.compensation import DEFAULT_VALUES
     from stnlab.analysis.figures import plot_st_grid
-    from stnlab.models import DATASETS
 
     model, cfg, images, out = _compensation(args)
     values = args.values or DEFAULT_VALUES[args.kind]
@@ -293,5 +310,6 @@ def run_figures(args: argparse.Namespace) -> int:
     shown, aligned = aligned_views(model, images[:6], args.kind, grid_values, args.st_index)
     plot_st_grid(shown, aligned, grid_values, out / f"st_grid_{args.kind}.png", args.kind, _run_title(cfg, args))
     print(f"wrote st_grid_{args.kind}.png to {out}")
-    _alignment(args, model, cfg.dataset, DATASETS[cfg.dataset].image_size, out, f"{_run_title(cfg, args)}, its CNN")
+    _alignment(args, model, cfg.dataset, _run_spec(args, cfg).image_size, out, f"{_run_title(cfg, args)}, its CNN",
+               cfg.data_options())
     return 0

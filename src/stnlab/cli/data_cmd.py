@@ -40,6 +40,20 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+DATA_KEYS = ("protocol", "image_size", "strict")
+
+
+def data_options(dataset: str, sets: list[str]) -> dict:
+    """``--set protocol=... image_size=... strict=...`` checked and typed as the run config does."""
+    from stnlab.train import build_config, parse_sets
+
+    values = parse_sets(sets)
+    other = sorted(set(values) - set(DATA_KEYS))
+    if other:
+        raise StnlabError(f"--set {', '.join(other)}: data show takes only {', '.join(DATA_KEYS)}")
+    return build_config({"model": "CNN", "dataset": dataset, **values}).data_options()
+
+
 def _spread(labels: Tensor, n: int, seed: int) -> Tensor:
     """``n`` sample indices across classes: classes in a seeded random order, one sample of each in turn
     (SVHN numbers are grouped by their digit count). Deterministic by ``seed``."""
@@ -82,7 +96,9 @@ def _show(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise StnlabError(f"--out {out} must end in .png or .jpg")
     check_creatable(out, "--out")
-    source = data.make_source(args.dataset, args.split, root=args.root, cache_dir=args.cache_dir, seed=args.seed)
+    options = data_options(args.dataset, args.sets)
+    source = data.make_source(args.dataset, args.split, root=args.root, cache_dir=args.cache_dir, seed=args.seed,
+                              **options)
     index = _spread(source.labels, min(args.n, source.num_samples), args.seed)
     images, labels, params = source.render(index, args.epoch)
     varying = [k for k, v in params.items() if k != "matrix" and v.dim() == 1 and len(v) and (v != v[0]).any()]
@@ -92,8 +108,11 @@ def _show(args: argparse.Namespace) -> int:
              f"as the models see them ({c}x{h}x{w}), across classes")  # fmt: skip
     fmt = "png" if out.suffix.lower() == ".png" else "jpeg"
     save_figure(image_grid_figure(images, captions, title), out, fmt)
-    print(f"wrote {out}: {len(index)} {args.dataset} {args.split} images (epoch {args.epoch}), "
-          f"labels {labels.tolist()}")  # fmt: skip
+    names = getattr(source, "classes", None)
+    shown = [names[i] for i in labels.tolist()] if names and labels.dim() == 1 else labels.tolist()
+    what = f", protocol {options['protocol']}" if options["protocol"] != "none" else ""
+    print(f"wrote {out}: {len(index)} {args.dataset} {args.split} images of {c} x {h} x {w} (epoch {args.epoch}"
+          f"{what}), labels {shown}")  # fmt: skip
     return 0
 
 
@@ -123,11 +142,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
     p.set_defaults(func=_prepare)
     p = sub.add_parser("show", parents=[common], help="save a grid of a data set's images (as models see them)")
-    p.add_argument("dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, plankton or svhn")
+    p.add_argument("dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, plankton, svhn, or your own "
+                                   "data: folder:PATH, idx:PATH, npz:FILE")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--epoch", type=int, default=0, help="epoch (test pass) whose transforms to show")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=16, help="number of images")
     p.add_argument("--out", default="samples.png", help="PNG or JPEG file to write")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="data options as in training: protocol=none|rotation|scale|translation, image_size=N, "
+                        "strict=true")
     p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
     p.set_defaults(func=_show)

@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
                     "Config precedence: data set defaults < --config file < flags < --set.",
     )
     p.add_argument("--model", help="model name, e.g. CNN, STN-C0, STN-SL1 (see 'stnlab models')")
-    p.add_argument("--dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, svhn or plankton")
+    p.add_argument("--dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, svhn, plankton, or your own data: "
+                                      "folder:PATH, idx:PATH, npz:FILE (with --set protocol=..., image_size=N)")
     p.add_argument("--config", metavar="FILE", help="YAML or JSON file of config keys")
     p.add_argument("--epochs", type=int, help="number of epochs (ignored when steps is set)")
     p.add_argument("--steps", type=int, help="number of optimizer steps (overrides --epochs)")
@@ -67,6 +68,14 @@ def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     return layers
 
 
+def _folder_name(cfg: Any) -> str:
+    """The default run folder's data set part: the name, or ``KIND-NAME[-PROTOCOL]`` for a user's data set."""
+    kind, sep, path = cfg.dataset.partition(":")
+    if not sep:
+        return cfg.dataset
+    return f"{kind}-{Path(path).stem or 'data'}" + (f"-{cfg.protocol}" if cfg.protocol else "")
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``stnlab train``."""
     layers = _config_layers(args)
@@ -77,7 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = build_config(saved.to_dict(), *layers)
     else:
         cfg = build_config(*layers)
-    out = Path(args.out) if args.out else Path("runs") / cfg.dataset / f"{cfg.model}-s{cfg.seed}"
+    out = Path(args.out) if args.out else Path("runs") / _folder_name(cfg) / f"{cfg.model}-s{cfg.seed}"
     rec = train(cfg, out, force=args.force, resume=args.resume, tensorboard=args.tensorboard,
                 progress=not args.no_progress, root=args.data_root, cache_dir=args.cache_dir)
     if rec and os.environ.get("RANK", "0") == "0":
@@ -85,6 +94,18 @@ def run_train(args: argparse.Namespace) -> int:
               f"{rec['train_loss']:.4f}, train error {rec['train_error']:.4f}, val error {rec['val_error']:.4f}, "
               f"{rec['img_per_s']:.0f} img/s; run folder {out}")
     return 0
+
+
+def _class_names(dataset: str, run_dir: str, cache_dir: str | None) -> dict[str, str]:
+    """Class index -> name for a user's data set (built-in ones print their indices)."""
+    from stnlab.data import dataset_spec
+    from stnlab.train.config import load_config_json
+
+    if ":" not in dataset:
+        return {}
+    cfg = load_config_json(Path(run_dir) / "config.json")
+    spec = dataset_spec(dataset, cache_dir=cache_dir, **cfg.data_options())
+    return {str(i): name for i, name in enumerate(spec.class_names)}
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -104,7 +125,8 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f"{res['model']} on {res['dataset']} ({args.checkpoint} checkpoint, step {res['step']}), "
           f"{res['split']} error {res['error']:.4f}{spread}, loss {res['loss']:.4f}, {res['num_samples']} samples")
     worst = sorted(res["per_class_error"].items(), key=lambda kv: -kv[1])[:5]
-    print("highest per-class error: " + ", ".join(f"{c}: {e:.4f}" for c, e in worst))
+    names = _class_names(res["dataset"], args.run_dir, args.cache_dir)
+    print("highest per-class error: " + ", ".join(f"{names.get(c, c)}: {e:.4f}" for c, e in worst))
     print(f"wrote {Path(args.run_dir) / 'eval.json'}")
     return 0
 

@@ -71,7 +71,7 @@ def read_bytes(path: Path) -> bytes:
         raise StnlabError(f"{path} is not a readable (gzip) IDX file ({err}); replace it with a good copy") from None
 
 
-def parse_idx(data: bytes, kind: str, path: Path) -> np.ndarray:
+def parse_idx(data: bytes, kind: str, path: Path, what: str = "MNIST") -> np.ndarray:
     """Parse IDX bytes of ``kind`` ("images" or "labels"); check the magic number and the size."""
     magic, ndim = _MAGIC[kind]
     header = 4 + 4 * ndim
@@ -80,8 +80,8 @@ def parse_idx(data: bytes, kind: str, path: Path) -> np.ndarray:
     found = int.from_bytes(data[:4], "big")
     if found != magic:
         raise StnlabError(
-            f"{path} has IDX magic number {found:#010x}, expected {magic:#010x} for MNIST {kind}; "
-            f"is it the right file? replace it with the canonical one"
+            f"{path} has IDX magic number {found:#010x}, expected {magic:#010x} for {what} {kind}; "
+            f"is it the right file? replace it with a good copy"
         )
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape))

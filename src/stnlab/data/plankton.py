@@ -48,7 +48,7 @@ FORMAT = "v1"
 SPLIT_SEED = 0
 VAL_FRACTION = TEST_FRACTION = 0.1
 TAR_NAME = "ndsb_train.tar"
-_BAD_IMAGE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+BAD_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 class PlanktonArrays(NamedTuple):
@@ -129,7 +129,7 @@ def decode(location: Path, strict: bool = False) -> PlanktonArrays:
             continue
         try:
             per_class[cls].append((name, preprocess(data)))
-        except _BAD_IMAGE as err:
+        except BAD_IMAGE_ERRORS as err:
             if strict:
                 raise StnlabError(f"{location}: {cls}/{name} is not a readable image ({err}); remove it") from None
             skipped.append(f"{cls}/{name}")
@@ -168,16 +168,22 @@ def load_plankton(
     return PlanktonArrays(images, labels, classes.tolist(), names.tolist(), skipped.tolist())
 
 
-def split_indices(labels: np.ndarray, classes: list[str]) -> dict[str, Tensor]:
-    """Stratified train/val/test indices (sorted int64) into the decoded array."""
+def split_indices(labels: np.ndarray, classes: list[str], *, salt: str = "plankton-split",
+                  holdout: tuple[str, ...] = ("test", "val")) -> dict[str, Tensor]:
+    """Stratified train/val/test indices (sorted int64) into the decoded array.
+
+    Per class, a fixed permutation (key ``make_key(salt, SPLIT_SEED, class name)``) puts ``round(10%)``
+    of the images (at least 1, for classes of >= 3 images) into each split of ``holdout``, the rest into
+    train; a split not in ``holdout`` is empty (the user's data sets reuse this rule for missing splits).
+    """
     out: dict[str, list[Tensor]] = {"train": [], "val": [], "test": []}
     labels_t = torch.from_numpy(np.asarray(labels))
     for c, name in enumerate(classes):
         members = torch.nonzero(labels_t == c)[:, 0]
-        members = members[permutation(make_key("plankton-split", SPLIT_SEED, name), len(members))]
+        members = members[permutation(make_key(salt, SPLIT_SEED, name), len(members))]
         n = len(members)
-        n_test = max(1, round(TEST_FRACTION * n)) if n >= 3 else 0
-        n_val = max(1, round(VAL_FRACTION * n)) if n >= 3 else 0
+        n_test = max(1, round(TEST_FRACTION * n)) if n >= 3 and "test" in holdout else 0
+        n_val = max(1, round(VAL_FRACTION * n)) if n >= 3 and "val" in holdout else 0
         out["test"].append(members[:n_test])
         out["val"].append(members[n_test : n_test + n_val])
         out["train"].append(members[n_test + n_val :])

@@ -1,4 +1,9 @@
-"""The MNIST protocols of the papers, generated on the fly in batches.
+"""The MNIST protocols of the papers, generated on the fly in batches, for MNIST and for any images.
+
+:class:`ProtocolSource` applies a protocol (``none``, ``rotation``, ``translation``, ``scale``) to uint8
+images of any side ``N`` (grey ``N x H x W`` or ``N x C x H x W``); :class:`MNISTSource` is one, over the
+MNIST digits. The table below is the MNIST case (``N = 28``); for other sides the canvas, the shift range
+and the clutter crops scale with ``N`` (:mod:`stnlab.data.spec`), and every channel gets the same warp.
 
 =================  ======  =================================================================================
 dataset            canvas  per-sample transform (content) and clutter
@@ -37,22 +42,22 @@ import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from stnlab.data.mnist import load_mnist
 from stnlab.data.rng import make_key, permutation, randint, uniform
 from stnlab.data.source import BatchSource
+from stnlab.data.spec import BUILTIN, MNIST_NAMES, canvas_size, mnist_name, translation_pad
 from stnlab.errors import StnlabError
 from stnlab.geometry import out_to_in_from_content, pixels_to_normalized, warp
 
 VAL_SEED = 0
 VAL_SIZE = 10000
-CANVAS = {"mnist": 28, "mnist-rot": 28, "mnist-trans": 60, "mnist-scale": 112}
+CANVAS = {name: BUILTIN[name].canvas for name in MNIST_NAMES.values()}  # 28, 28, 60, 112
 NUM_CLUTTER = 6
-CROP = 6
-MAX_SHIFT = 16
+CROP = 6  # clutter crop side for 28-pixel content (scaled with the content side)
 MAX_ANGLE = math.pi / 2
-MAX_PATCH = 18  # largest resized clutter patch of mnist-scale (2 * 9)
 _CLUTTER_STREAM = 16  # transform draws use streams 0..15, clutter draws 16..
 
 
@@ -72,53 +77,147 @@ def tent(coord: Tensor, n: int) -> Tensor:
     return w.abs_().neg_().add_(1).clamp_(min=0)
 
 
-def axis_weights(scale: Tensor, shift: Tensor, size: int, pad: int) -> Tensor:
-    """``B x size x 28`` weights of one axis of an axis-aligned warp of a digit centred on a ``size`` canvas.
+def axis_weights(scale: Tensor, shift: Tensor, size: int, pad: int, content: int = 28) -> Tensor:
+    """``B x size x content`` weights of one axis of an axis-aligned warp of content centred on a ``size`` canvas.
 
     ``scale``, ``shift`` (``(B,)``) are that axis' diagonal and translation entries of the sampling matrix.
     ``K_y @ digit @ K_x^T`` then equals ``warp(padded digit, matrix)`` (bilinear is separable).
     """
     out = (torch.arange(size) * 2 + 1) / size - 1  # normalised output coordinates
     inp = scale[:, None] * out + shift[:, None]  # B x size, normalised input coordinates
-    return tent((inp + 1) * size / 2 - 0.5 - pad, 28)
+    return tent((inp + 1) * size / 2 - 0.5 - pad, content)
+
+
+def _clutter_sizes(draws: Tensor, content: int, resize: bool) -> tuple[int, int, Tensor]:
+    """(crop side, patch frame, per-patch side) for ``content``-pixel images: 6, 18, 2k for MNIST."""
+    crop = max(1, (CROP * content + 14) // 28)
+    if not resize:
+        return crop, crop, torch.full((len(draws),), crop)
+    side = ((2 * (1 + (draws[:, 3] * 9).long()) * content + 14) // 28).clamp_(min=1)
+    return crop, max(1, (18 * content + 14) // 28), side
 
 
 def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: bool) -> Tensor:
-    """Add ``NUM_CLUTTER`` crops of random ``pool`` digits to ``canvas`` (``B x S x S``, in place).
+    """Add ``NUM_CLUTTER`` crops of random ``pool`` images to ``canvas`` (``B x [C x] S x S``, in place).
 
-    A patch is a random 6x6 crop; with ``resize`` it is resized to ``2k x 2k``, ``k`` uniform in 1..9
-    (mnist-scale), as ``F.interpolate(mode="bilinear", align_corners=False)`` does; it lands at a uniform
-    position where it fits. All patches are made by one batched product and added by one ``index_add_``.
-    Returns the ``B x 6`` pool indices. The caller clips.
+    ``pool`` is uint8 ``N x [C x] H x W``. A patch is a random crop (6x6 for 28-pixel images, scaled with
+    the image side); with ``resize`` it is resized to ``2k x 2k`` (likewise scaled), ``k`` uniform in 1..9
+    (the scale protocol), as ``F.interpolate(mode="bilinear", align_corners=False)`` does; it lands at a
+    uniform position where it fits. All patches are made by one batched product and added by one
+    ``index_add_``. Returns the ``B x 6`` pool indices. The caller clips.
     """
-    b, size = canvas.shape[0], canvas.shape[-1]
+    canvas4 = canvas[:, None] if canvas.dim() == 3 else canvas
+    pool4 = pool[:, None] if pool.dim() == 3 else pool
+    b, c, size = canvas4.shape[0], canvas4.shape[1], canvas4.shape[-1]
+    h, w = pool4.shape[-2:]
     n = b * NUM_CLUTTER
     # float64 on purpose: a float32 cast rounds draws above 1 - 2**-25 up to 1.0 (index past the end)
     draws = uniform(key, index, NUM_CLUTTER * 6, _CLUTTER_STREAM).reshape(n, 6)  # 6 draws a patch
-    src = (draws[:, 0] * len(pool)).long()
-    cy, cx = (draws[:, 1] * (29 - CROP)).long(), (draws[:, 2] * (29 - CROP)).long()
-    ar = torch.arange(CROP)
-    crops = pool[src[:, None, None], (cy[:, None] + ar)[:, :, None], (cx[:, None] + ar)[:, None, :]]  # n x 6 x 6
-    frame = MAX_PATCH if resize else CROP
-    side = 2 * (1 + (draws[:, 3] * 9).long()) if resize else torch.full((n,), CROP)
+    crop, frame, side = _clutter_sizes(draws, h, resize)
+    src = (draws[:, 0] * len(pool4)).long()
+    cy, cx = (draws[:, 1] * (h + 1 - crop)).long(), (draws[:, 2] * (w + 1 - crop)).long()
+    ar, ch = torch.arange(crop), torch.arange(c)
+    crops = pool4[src[:, None, None, None], ch[None, :, None, None], (cy[:, None] + ar)[:, None, :, None],
+                  (cx[:, None] + ar)[:, None, None, :]].reshape(n * c, crop, crop)  # (n C) x crop x crop
     rel = torch.arange(frame, dtype=torch.float32)[None, :]  # pixel inside the patch frame
-    coord = ((rel + 0.5) * (CROP / side[:, None]) - 0.5).clamp(0, CROP - 1)  # n x F, edge-clamped
-    k = tent(coord, CROP)  # n x F x 6
-    patches = k @ (crops.float() / 255.0) @ k.transpose(1, 2)  # n x F x F (only side x side is used)
+    coord = ((rel + 0.5) * (crop / side[:, None]) - 0.5).clamp(0, crop - 1)  # n x F, edge-clamped
+    k = tent(coord, crop).repeat_interleave(c, 0)  # (n C) x F x crop
+    patches = (k @ (crops.float() / 255.0) @ k.transpose(1, 2)).reshape(n, c, frame, frame)
     y0 = (draws[:, 4] * (size - side + 1)).long()
     x0 = (draws[:, 5] * (size - side + 1)).long()
     ar = torch.arange(frame)
-    owner = torch.arange(b).repeat_interleave(NUM_CLUTTER)
-    flat = (owner[:, None, None] * size + y0[:, None, None] + ar[:, None]) * size + x0[:, None, None] + ar
-    used = (ar[None, :, None] < side[:, None, None]) & (ar[None, None, :] < side[:, None, None])  # n x F x F
-    canvas.view(-1).index_add_(0, flat[used], patches[used])
+    owner = (torch.arange(b).repeat_interleave(NUM_CLUTTER)[:, None] * c + ch)[:, :, None, None]  # n x C x 1 x 1
+    rows = (y0[:, None] + ar)[:, None, :, None]
+    flat = (owner * size + rows) * size + (x0[:, None] + ar)[:, None, None, :]  # n x C x F x F
+    used = ((ar[None, :, None] < side[:, None, None]) & (ar[None, None, :] < side[:, None, None]))[:, None]
+    used = used.expand(n, c, frame, frame)
+    canvas4.reshape(-1).index_add_(0, flat[used], patches[used])
     return src.reshape(b, NUM_CLUTTER)
 
 
-class MNISTSource(BatchSource):
-    """A split of ``mnist``, ``mnist-rot``, ``mnist-trans`` or ``mnist-scale`` (see the module docstring)."""
+def draw_transforms(protocol: str, key: int, index: Tensor, canvas: int, content: int) -> dict[str, Tensor]:
+    """The protocol's per-sample params: ``angle``, ``scale``, ``tx``, ``ty`` and the sampling ``matrix``."""
+    b = len(index)
+    zero, one = torch.zeros(b), torch.ones(b)
+    angle, scale, shift = zero, one, torch.zeros(b, 2)
+    if protocol == "rotation":
+        angle = (uniform(key, index, 1)[:, 0].float() * 2 - 1) * MAX_ANGLE
+    elif protocol == "translation":
+        most = translation_pad(content)
+        shift = randint(key, index, 2, 2 * most + 1).float() - most  # B x 2, whole pixels
+    elif protocol == "scale":
+        scale = torch.exp2(uniform(key, index, 1)[:, 0].float() * 3 - 1)
+    out_to_in = out_to_in_from_content(canvas, angle=angle, scale=scale, shift=(shift[:, 0], shift[:, 1]))
+    tx, ty = pixels_to_normalized(shift, canvas).unbind(1)
+    return {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": out_to_in}
 
-    num_classes = 10
+
+class ProtocolSource(BatchSource):
+    """Images of one split seen through a protocol (``none``, ``rotation``, ``translation``, ``scale``).
+
+    ``images`` are uint8 ``N x H x W`` (grey) or ``N x C x H x W``, ``pool`` the images clutter is cut from
+    (the training split); ``rng_name`` names the random streams (the MNIST data set names keep theirs).
+    """
+
+    def __init__(self, dataset: str, split: str, seed: int, images: Tensor, labels: Tensor, pool: Tensor,
+                 protocol: str, num_classes: int, rng_name: str | None = None) -> None:
+        super().__init__(dataset, split, seed)
+        self.images, self.labels, self.clutter_pool = images, labels, pool
+        self.protocol, self.num_classes, self.rng_name = protocol, num_classes, rng_name or dataset
+        c = 1 if images.dim() == 3 else images.shape[1]
+        h, w = images.shape[-2:]
+        self.content = h
+        self.canvas = canvas_size(protocol, h)
+        self.num_samples = len(images)
+        self.image_shape = (c, self.canvas, self.canvas) if protocol != "none" else (c, h, w)
+
+    def epoch_key(self, epoch: int, purpose: str = "transform") -> int:
+        """The 64-bit RNG key of ``(seed, rng_name, split, purpose, epoch)``."""
+        return make_key(self.seed, self.rng_name, self.split, purpose, int(epoch))
+
+    def render(self, index: Tensor, epoch: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Images ``B x C x S x S``, labels ``(B,)`` and params of the samples ``index`` in ``epoch``."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        b, key, n = len(index), self.epoch_key(epoch), self.content
+        digits = self.images[index].float().div_(255.0)
+        digits = digits[:, None] if digits.dim() == 3 else digits  # B x C x n x n
+        params = draw_transforms(self.protocol, key, index, self.canvas, n)
+        matrix = params["matrix"]
+        if self.protocol == "rotation":
+            images = warp(digits, matrix)
+        elif self.protocol == "none":
+            images = digits
+        else:
+            # T and S warp the centred content along the axes only, so bilinear sampling is separable:
+            # image = K_y @ content @ K_x^T (two batched products instead of a grid_sample)
+            c, pad = digits.shape[1], (self.canvas - n) // 2
+            k_y = axis_weights(matrix[:, 1, 1], matrix[:, 1, 2], self.canvas, pad, n).repeat_interleave(c, 0)
+            k_x = axis_weights(matrix[:, 0, 0], matrix[:, 0, 2], self.canvas, pad, n).repeat_interleave(c, 0)
+            images = (k_y @ digits.reshape(b * c, n, n) @ k_x.transpose(1, 2)).reshape(b, c, self.canvas, -1)
+            params["clutter_index"] = add_clutter(
+                images, self.clutter_pool, key, index, resize=self.protocol == "scale"
+            )
+            images = images.clamp_(0.0, 1.0)
+        return images.contiguous(), self.labels[index], params
+
+
+def resize_images(images: Tensor, size: int | tuple[int, int]) -> Tensor:
+    """uint8 ``N x [C x] H x W`` images resized to ``size`` (side or ``(h, w)``; bilinear, antialiased), uint8."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[-2:]) == size:
+        return images
+    x = images.float()[:, None] if images.dim() == 3 else images.float()
+    out = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return out[:, 0] if images.dim() == 3 else out
+
+
+class MNISTSource(ProtocolSource):
+    """A split of ``mnist``, ``mnist-rot``, ``mnist-trans`` or ``mnist-scale`` (see the module docstring).
+
+    ``protocol`` applies a protocol to plain ``mnist`` (``mnist`` + ``rotation`` is ``mnist-rot``, the
+    very same draws); ``image_size`` resizes the digits before the protocol.
+    """
 
     def __init__(
         self,
@@ -128,55 +227,24 @@ class MNISTSource(BatchSource):
         root: str | Path | None = None,
         seed: int = 0,
         download: bool = True,
+        protocol: str = "none",
+        image_size: int | None = None,
     ) -> None:
         if dataset not in CANVAS:
             raise StnlabError(f"unknown MNIST protocol {dataset!r}; use one of {', '.join(CANVAS)}")
-        super().__init__(dataset, split, seed)
+        dataset = mnist_name(dataset, protocol)
         train_images, train_labels = load_mnist("train", root, download=download)
         train_idx, val_idx = val_indices()
         if split == "test":
-            self.images, self.labels = load_mnist("test", root, download=download)
+            images, labels = load_mnist("test", root, download=download)
         else:
             keep = train_idx if split == "train" else val_idx
-            self.images, self.labels = train_images[keep], train_labels[keep]
-        self.clutter_pool = train_images[train_idx]  # training digits only, for every split
-        self.canvas = CANVAS[dataset]
-        self.num_samples = len(self.images)
-        self.image_shape = (1, self.canvas, self.canvas)
-
-    def render(self, index: Tensor, epoch: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """Images ``B x 1 x S x S``, labels ``(B,)`` and params of the samples ``index`` in ``epoch``."""
-        index = torch.as_tensor(index, dtype=torch.long)
-        b, key = len(index), self.epoch_key(epoch)
-        digits = self.images[index].float().div_(255.0)[:, None]  # B x 1 x 28 x 28
-        zero, one = torch.zeros(b), torch.ones(b)
-        angle, scale, shift = zero, one, torch.zeros(b, 2)
-        if self.dataset == "mnist-rot":
-            angle = (uniform(key, index, 1)[:, 0].float() * 2 - 1) * MAX_ANGLE
-        elif self.dataset == "mnist-trans":
-            shift = randint(key, index, 2, 2 * MAX_SHIFT + 1).float() - MAX_SHIFT  # B x 2, whole pixels
-        elif self.dataset == "mnist-scale":
-            scale = torch.exp2(uniform(key, index, 1)[:, 0].float() * 3 - 1)
-        out_to_in = out_to_in_from_content(self.canvas, angle=angle, scale=scale, shift=(shift[:, 0], shift[:, 1]))
-        tx, ty = pixels_to_normalized(shift, self.canvas).unbind(1)
-        params = {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": out_to_in}
-        if self.dataset == "mnist-rot":
-            images = warp(digits, out_to_in)
-        elif self.dataset == "mnist":
-            images = digits
-        else:
-            # T and S warp the centred digit along the axes only, so bilinear sampling is separable:
-            # image = K_y @ digit @ K_x^T (two batched products instead of a grid_sample)
-            pad = (self.canvas - 28) // 2
-            k_y = axis_weights(out_to_in[:, 1, 1], out_to_in[:, 1, 2], self.canvas, pad)
-            k_x = axis_weights(out_to_in[:, 0, 0], out_to_in[:, 0, 2], self.canvas, pad)
-            images = k_y @ digits[:, 0] @ k_x.transpose(1, 2)  # B x S x S
-            params["clutter_index"] = add_clutter(
-                images, self.clutter_pool, key, index, resize=self.dataset == "mnist-scale"
-            )
-            images = images.clamp_(0.0, 1.0)[:, None]
-        return images.contiguous(), self.labels[index], params
+            images, labels = train_images[keep], train_labels[keep]
+        pool = train_images[train_idx]  # training digits only, for every split
+        if image_size is not None:
+            images, pool = resize_images(images, image_size), resize_images(pool, image_size)
+        super().__init__(dataset, split, seed, images, labels, pool, BUILTIN[dataset].protocol, 10)
 
 
-__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource",
-           "add_clutter", "axis_weights", "tent", "val_indices"]  # fmt: skip
+__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource", "ProtocolSource",
+           "add_clutter", "axis_weights", "draw_transforms", "resize_images", "tent", "val_indices"]  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from stnlab.data import DataSpec
 from stnlab.models.registry import register_backbone
 from stnlab.nn import Backbone
 
@@ -17,10 +18,10 @@ WIDTHS = (32, 32, 64, 64, 128, 128, 128, 256, 256, 256)
 POOL_AFTER = (2, 4, 7, 10)
 
 
-@register_backbone("plankton", in_channels=1, image_size=95, num_classes=121, loc_net="large")
-def plankton_backbone(dataset: str) -> Backbone:
+@register_backbone("plankton")
+def plankton_backbone(spec: DataSpec) -> Backbone:
     """The 10-conv plankton network."""
-    stages, c = [], 1
+    stages, c = [], spec.in_channels
     for i, width in enumerate(WIDTHS, start=1):
         layers: list[nn.Module] = [nn.Conv2d(c, width, 3, padding=1), nn.LeakyReLU(1 / 3)]
         if i in POOL_AFTER:
@@ -29,6 +30,6 @@ def plankton_backbone(dataset: str) -> Backbone:
         c = width
     head = nn.Sequential(
         nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * 5 * 5, 512), nn.LeakyReLU(1 / 3),
-        nn.Dropout(0.5), nn.Linear(512, 512), nn.LeakyReLU(1 / 3), nn.Dropout(0.5), nn.Linear(512, 121),
+        nn.Dropout(0.5), nn.Linear(512, 512), nn.LeakyReLU(1 / 3), nn.Dropout(0.5), nn.Linear(512, spec.num_classes),
     )
     return Backbone(stages, head)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from stnlab.data import DataSpec
 from stnlab.models.registry import register_backbone
 from stnlab.nn import Backbone
 
@@ -30,10 +31,10 @@ class MultiHead(nn.Module):
         return torch.stack([h(x) for h in self.heads], dim=1)  # B x heads x classes
 
 
-@register_backbone("svhn", in_channels=3, image_size=64, num_classes=11, num_heads=5, loc_net="small")
-def svhn_backbone(dataset: str) -> Backbone:
+@register_backbone("svhn")
+def svhn_backbone(spec: DataSpec) -> Backbone:
     """The 8-conv SVHN network with 5 digit heads."""
-    stages, c = [], 3
+    stages, c = [], spec.in_channels
     for i, width in enumerate(WIDTHS):
         layers: list[nn.Module] = [nn.Conv2d(c, width, 5, padding=2), nn.ReLU()]
         if i % 2 == 0:  # after convs 1, 3, 5, 7
@@ -47,5 +48,5 @@ def svhn_backbone(dataset: str) -> Backbone:
     for _ in range(3):
         head += [nn.Linear(features, 3072), nn.ReLU(), nn.Dropout(0.5)]
         features = 3072
-    head.append(MultiHead(features, 5, 11))
+    head.append(MultiHead(features, spec.num_heads, spec.num_classes))
     return Backbone(stages, nn.Sequential(*head))

@@ -18,8 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from stnlab.data.spec import BUILTIN, check_dataset
 from stnlab.errors import StnlabError
-from stnlab.models import DATASETS
 from stnlab.train.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam")
@@ -47,10 +47,16 @@ class RunConfig:
     as not moving / collapsing; ``st_identity_weight`` > 0 adds ``weight * ||M - I||^2`` per ST to the loss;
     ``st_log_scale_bound`` > 0 adds ``relu(|log-scale| - bound)^2`` per ST (a soft bound on the zoom);
     ``st_grid_every`` > 0 writes ``st_grid_epochNNN.png`` every that many epochs (0: never).
+    ``dataset`` is a built-in name or ``folder:PATH`` / ``idx:PATH`` / ``npz:FILE``; ``protocol``
+    (none = null, rotation, scale, translation), ``image_size`` (resize to N x N) and ``strict`` (refuse
+    unreadable image files) select its variant (:func:`stnlab.data.make_source`).
     """
 
     model: str
     dataset: str
+    protocol: str | None = None
+    image_size: int | None = None
+    strict: bool = False
     family: str = "affine"
     iterations: int | None = None
     loc_net: str | None = None
@@ -89,22 +95,17 @@ class RunConfig:
         """Plain JSON-able dict (tuples become lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
+    def data_options(self) -> dict[str, Any]:
+        """The data set options (``protocol``, ``image_size``, ``strict``) for ``make_source``/``create_model``."""
+        return {"protocol": self.protocol or "none", "image_size": self.image_size, "strict": self.strict}
+
     def replace(self, **changes: Any) -> RunConfig:
         """A validated copy with ``changes`` applied."""
         return build_config(self.to_dict(), changes)
 
 
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    # The KTH papers: SGD, lr 0.01, batch 256, step decay by 10. Momentum, epochs and milestones are
-    # not stated there; see docs/training.md for what we chose and why.
-    "mnist": {"epochs": 50},
-    "mnist-rot": {"epochs": 50},
-    "mnist-trans": {"epochs": 50},
-    "mnist-scale": {"epochs": 50},
-    # Jaderberg et al. (SVHN): loc-nets at lr x 0.1, weight decay 5e-4.
-    "svhn": {"epochs": 40, "loc_lr_multiplier": 0.1, "weight_decay": 5e-4},
-    "plankton": {"epochs": 100, "weight_decay": 5e-4, "loc_lr_multiplier": 0.1},
-}
+# per data set (stnlab.data.spec states them, with their sources); a user's data set has none
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(spec.defaults) for name, spec in BUILTIN.items()}
 
 KEYS = tuple(f.name for f in fields(RunConfig))
 _HINTS = typing.get_type_hints(RunConfig)
@@ -174,8 +175,7 @@ def _check(cfg: RunConfig) -> None:
     def bad(key: str, why: str) -> StnlabError:
         return StnlabError(f"config key {key!r} = {getattr(cfg, key)!r}: {why}")
 
-    if cfg.dataset not in DATASETS:
-        raise StnlabError(f"unknown dataset {cfg.dataset!r}; valid: {', '.join(sorted(DATASETS))}")
+    check_dataset(cfg.dataset, cfg.protocol or "none", cfg.image_size)
     for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("device", DEVICES),
                          ("precision", PRECISIONS)):
         if getattr(cfg, key) not in choices:

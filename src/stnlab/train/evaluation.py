@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stnlab.data import make_source
+from stnlab.data.spec import test_passes
 from stnlab.train.checkpoint import write_json
 from stnlab.train.distributed import Dist, all_sum, setup, teardown
 from stnlab.train.precision import autocast
@@ -26,7 +27,6 @@ from stnlab.train.run import load_run_state
 
 BatchHook = Callable[[list[Tensor], "dict[str, Tensor] | None"], None]
 
-PROTOCOL_PASSES = {"mnist-rot": 10, "mnist-trans": 10, "mnist-scale": 10}
 
 
 def compute_loss(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -47,9 +47,9 @@ def class_of(labels: Tensor, num_classes: int) -> tuple[Tensor, int]:
     return labels, num_classes
 
 
-def default_passes(dataset: str) -> int:
-    """10 transformed passes for the randomly transformed MNIST protocols, else 1."""
-    return PROTOCOL_PASSES.get(dataset, 1)
+def default_passes(dataset: str, protocol: str = "none") -> int:
+    """The data set's test passes: 10 under a transforming protocol (mnist-rot, ...), else 1."""
+    return test_passes(dataset, protocol)
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,9 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
         model.to(d.device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
-        source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed)
-        passes = passes if passes is not None else default_passes(cfg.dataset)
+        source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed,
+                             **cfg.data_options())
+        passes = passes if passes is not None else default_passes(cfg.dataset, cfg.protocol or "none")
         result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
                           dist_info=d, channels_last=cfg.channels_last, max_samples=max_samples,
                           precision=cfg.precision)

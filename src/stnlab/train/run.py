@@ -21,10 +21,10 @@ def build_model(cfg: RunConfig) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         if cfg.model == "CNN":
-            return create_model("CNN", cfg.dataset)
+            return create_model("CNN", cfg.dataset, **cfg.data_options())
         return create_model(cfg.model, cfg.dataset, family=cfg.family, iterations=cfg.iterations,
                             loc_net=cfg.loc_net, loc_lr_multiplier=cfg.loc_lr_multiplier,
-                            padding_mode=cfg.padding_mode)
+                            padding_mode=cfg.padding_mode, **cfg.data_options())
 
 
 def load_run(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, RunConfig]:
