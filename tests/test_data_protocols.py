@@ -189,3 +189,16 @@ def test_clutter_draws_next_to_one_stay_in_range(resize):
     area = layer.sum((1, 2)).round()
     if not resize:  # every patch lands whole inside its own canvas
         assert (area == 6 * 36).all()
+
+
+@pytest.mark.parametrize("dataset", ["mnist-rot", "mnist-trans", "mnist-scale"])
+def test_rendering_on_a_device_gives_the_same_batches(data_root, dataset):
+    """``source.to(device)`` renders there (the images, labels and clutter pool move once; the random
+    draws stay on the CPU): on the CPU the batches are bit-identical, and they come out on the device."""
+    ref = next(make_source(dataset, "train", root=data_root).batches(8, return_params=True))
+    moved = make_source(dataset, "train", root=data_root).to("cpu")
+    got = next(moved.batches(8, return_params=True))
+    assert torch.equal(got.images, ref.images) and torch.equal(got.labels, ref.labels)
+    assert got.images.device == moved.device == torch.device("cpu")
+    for key, value in ref.params.items():
+        assert torch.equal(got.params[key], value), key

@@ -73,7 +73,7 @@ def tent(coord: Tensor, n: int) -> Tensor:
     Positions between pixels mix their two neighbours; taps outside ``0..n-1`` weigh nothing, exactly as
     ``grid_sample(..., padding_mode="zeros", align_corners=False)``.
     """
-    w = coord[..., None] - torch.arange(n, dtype=coord.dtype)  # distance to each pixel
+    w = coord[..., None] - torch.arange(n, dtype=coord.dtype, device=coord.device)  # distance to each pixel
     return w.abs_().neg_().add_(1).clamp_(min=0)
 
 
@@ -83,7 +83,7 @@ def axis_weights(scale: Tensor, shift: Tensor, size: int, pad: int, content: int
     ``scale``, ``shift`` (``(B,)``) are that axis' diagonal and translation entries of the sampling matrix.
     ``K_y @ digit @ K_x^T`` then equals ``warp(padded digit, matrix)`` (bilinear is separable).
     """
-    out = (torch.arange(size) * 2 + 1) / size - 1  # normalised output coordinates
+    out = (torch.arange(size, device=scale.device) * 2 + 1) / size - 1  # normalised output coordinates
     inp = scale[:, None] * out + shift[:, None]  # B x size, normalised input coordinates
     return tent((inp + 1) * size / 2 - 0.5 - pad, content)
 
@@ -116,12 +116,13 @@ def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: b
     crop, frame, side = _clutter_sizes(draws, h, resize)
     src = (draws[:, 0] * len(pool4)).long()
     cy, cx = (draws[:, 1] * (h + 1 - crop)).long(), (draws[:, 2] * (w + 1 - crop)).long()
-    ar, ch = torch.arange(crop), torch.arange(c)
-    crops = pool4[src[:, None, None, None], ch[None, :, None, None], (cy[:, None] + ar)[:, None, :, None],
-                  (cx[:, None] + ar)[:, None, None, :]].reshape(n * c, crop, crop)  # (n C) x crop x crop
+    ar, ch, dev = torch.arange(crop), torch.arange(c), canvas.device  # indices on the CPU, pixels on ``dev``
+    crops = pool4[src[:, None, None, None].to(dev), ch[None, :, None, None].to(dev),
+                  (cy[:, None] + ar)[:, None, :, None].to(dev),
+                  (cx[:, None] + ar)[:, None, None, :].to(dev)].reshape(n * c, crop, crop)  # (n C) x crop x crop
     rel = torch.arange(frame, dtype=torch.float32)[None, :]  # pixel inside the patch frame
     coord = ((rel + 0.5) * (crop / side[:, None]) - 0.5).clamp(0, crop - 1)  # n x F, edge-clamped
-    k = tent(coord, crop).repeat_interleave(c, 0)  # (n C) x F x crop
+    k = tent(coord, crop).repeat_interleave(c, 0).to(dev)  # (n C) x F x crop
     patches = (k @ (crops.float() / 255.0) @ k.transpose(1, 2)).reshape(n, c, frame, frame)
     y0 = (draws[:, 4] * (size - side + 1)).long()
     x0 = (draws[:, 5] * (size - side + 1)).long()
@@ -131,7 +132,7 @@ def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: b
     flat = (owner * size + rows) * size + (x0[:, None] + ar)[:, None, None, :]  # n x C x F x F
     used = ((ar[None, :, None] < side[:, None, None]) & (ar[None, None, :] < side[:, None, None]))[:, None]
     used = used.expand(n, c, frame, frame)
-    canvas4.reshape(-1).index_add_(0, flat[used], patches[used])
+    canvas4.reshape(-1).index_add_(0, flat[used].to(dev), patches[used.to(dev)])
     return src.reshape(b, NUM_CLUTTER)
 
 
@@ -179,9 +180,9 @@ class ProtocolSource(BatchSource):
         """Images ``B x C x S x S``, labels ``(B,)`` and params of the samples ``index`` in ``epoch``."""
         index = torch.as_tensor(index, dtype=torch.long)
         b, key, n = len(index), self.epoch_key(epoch), self.content
-        digits = self.images[index].float().div_(255.0)
+        digits = self.images[index.to(self.images.device)].float().div_(255.0)
         digits = digits[:, None] if digits.dim() == 3 else digits  # B x C x n x n
-        params = draw_transforms(self.protocol, key, index, self.canvas, n)
+        params = {k: v.to(digits.device) for k, v in draw_transforms(self.protocol, key, index, self.canvas, n).items()}
         matrix = params["matrix"]
         if self.protocol == "rotation":
             images = warp(digits, matrix)
@@ -198,7 +199,17 @@ class ProtocolSource(BatchSource):
                 images, self.clutter_pool, key, index, resize=self.protocol == "scale"
             )
             images = images.clamp_(0.0, 1.0)
-        return images.contiguous(), self.labels[index], params
+        return images.contiguous(), self.labels[index.to(self.labels.device)], params
+
+    def to(self, device: str | torch.device) -> ProtocolSource:
+        """Render on ``device`` from now on: the images, labels and clutter pool move there once (a GPU is
+        then fed by its own kernels, not by the CPU); the random draws stay on the CPU, so a batch's
+        transforms do not depend on the device. Returns ``self``."""
+        device = torch.device(device)
+        self.images, self.labels = self.images.to(device), self.labels.to(device)
+        self.clutter_pool = self.clutter_pool.to(device)
+        self.device = device
+        return self
 
 
 def resize_images(images: Tensor, size: int | tuple[int, int]) -> Tensor:

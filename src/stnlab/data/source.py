@@ -54,6 +54,7 @@ class BatchSource:
         if split not in SPLITS:
             raise StnlabError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
         self.dataset, self.split, self.seed = dataset, split, int(seed)
+        self.device = torch.device("cpu")
 
     def __len__(self) -> int:
         return self.num_samples
@@ -71,6 +72,12 @@ class BatchSource:
     def render(self, index: Tensor, epoch: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Images ``B x C x H x W`` (float32 in [0, 1]), labels and params of samples ``index``."""
         raise NotImplementedError
+
+    def to(self, device: str | torch.device) -> BatchSource:
+        """Deliver batches on ``device`` (rendered on the CPU and copied; sources that can render on the
+        device override this). Returns ``self``."""
+        self.device = torch.device(device)
+        return self
 
     def num_batches(self, batch_size: int, *, drop_last: bool = False, world_size: int = 1) -> int:
         """Batches per epoch on each of ``world_size`` ranks (the same on every rank)."""
@@ -109,6 +116,8 @@ class BatchSource:
             g = rank + k * world_size
             index = order[g * batch_size : (g + 1) * batch_size]
             images, labels, params = self.render(index, epoch)
+            if images.device != self.device:
+                images, labels = images.to(self.device), labels.to(self.device)
             yield Batch(images, labels, params if return_params else None, index)
 
 

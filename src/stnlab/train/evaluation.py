@@ -165,7 +165,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
         source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed,
-                             **cfg.data_options())
+                             **cfg.data_options()).to(d.device)
         passes = passes if passes is not None else default_passes(cfg.dataset, cfg.protocol or "none")
         result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
                           dist_info=d, channels_last=cfg.channels_last, max_samples=max_samples,

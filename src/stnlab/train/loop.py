@@ -86,8 +86,11 @@ def _make_job(cfg: RunConfig, model: torch.nn.Module, out: Path, d: D.Dist, root
         raise StnlabError(f"batch_size {cfg.batch_size} is not divisible by the {d.world_size} processes; "
                           f"pick a multiple of {d.world_size} (--set batch_size=...)")
     per_rank = cfg.batch_size // d.world_size
-    train_src = make_source(cfg.dataset, "train", root=root, cache_dir=cache_dir, seed=cfg.seed, **cfg.data_options())
-    val_src = make_source(cfg.dataset, "val", root=root, cache_dir=cache_dir, seed=cfg.data_seed, **cfg.data_options())
+    # the data render on the training device (a GPU is not fed by the CPU cores; a no-op on the CPU)
+    train_src = make_source(cfg.dataset, "train", root=root, cache_dir=cache_dir, seed=cfg.seed,
+                            **cfg.data_options()).to(d.device)
+    val_src = make_source(cfg.dataset, "val", root=root, cache_dir=cache_dir, seed=cfg.data_seed,
+                          **cfg.data_options()).to(d.device)
     nb = train_src.num_batches(per_rank, drop_last=True, world_size=d.world_size)
     if nb < 1:
         raise StnlabError(f"batch_size {cfg.batch_size} exceeds the {train_src.num_samples} training samples; "
