@@ -1,13 +1,17 @@
 """MNIST rotation / scale / translation (Finnveden, Jansson & Lindeberg, ICPR 2020, Table "Performance - MNIST").
 
-Command::
+Command (3 seeds per cell at the paper budget; ``--cell R`` for one column)::
 
-    stnlab reproduce mnist-rst --runs runs
+    stnlab reproduce mnist-rst --budget paper
 
-Runtime here (2 CPU cores, torch 2.13.0): training for 5 epochs of the R column took 93 s (CNN), 170 s
-(STN-C0), 104 s (STN-C1), 245 s (STN-DL1) and 189 s (STN-SL1), plus 11-24 s each for the 10-pass test
-evaluation (``stnlab reproduce mnist-rst --cell R --set epochs=5``); the 50-epoch budget is ten times that.
-T (60 px) and S (112 px) inputs are larger and slower; they were not timed.
+Recipe (every cell; docs/training.md "The MNIST recipe", chosen on the validation split): SGD, momentum 0.9,
+lr 0.05, loc-nets at lr x 0.2, batch 256, step decay by 10 at 50 % and 75 % of the run, on the 50k training
+split. Budgets: ``paper`` = 50 epochs, 3 seeds; ``cpu`` = 10 epochs, 1 seed (what the S column, 112 px,
+affords on a 2-core CPU); ``smoke`` = 2 steps, 1 seed, 32 test images (the test suite, seconds per cell).
+
+Runtime here (2 CPU cores, torch 2.13.0), measured with the old default recipe before the speed work:
+13 (CNN), 12 (STN-C1) and 23 (STN-SL1) minutes for 50 epochs of the R column; T (60 px) and S (112 px)
+inputs cost about 4.6x and 16x per image.
 
 Paper (test error %, mean over 10 transformed passes of the test set):
 
