@@ -16,6 +16,7 @@ from stnlab.experiments import (
 )
 from stnlab.experiments.canonical import canonical_report
 from stnlab.experiments.claims import write_claims
+from stnlab.experiments.weights import export_weights
 from stnlab.train import parse_sets
 
 
@@ -70,6 +71,15 @@ def register(subparsers: Any) -> None:
     q.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
     q.set_defaults(func=run_canonical)
 
+    w = subparsers.add_parser("export-weights", help="ship a trained run's weights with the package (developers)",
+                              description="Copy the best checkpoint's weights of RUN_DIR into the package's "
+                                          "pretrained weights (stnlab/weights/), with its test error and the "
+                                          "error on a fixed test subset that the tests reproduce.")
+    w.add_argument("run_dir", metavar="RUN_DIR", help="a run folder with best.pt and eval.json")
+    w.add_argument("--weights-dir", default=None, help="target folder (default: the package's stnlab/weights)")
+    w.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
+    w.set_defaults(func=run_export_weights)
+
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run (or collect) one table and print it."""
@@ -112,4 +122,12 @@ def run_canonical(args: argparse.Namespace) -> int:
     for row in data["models"]:
         print(f"{row['model']}: slope {row['slope']:+.3f}, r2 {row['r2']:.2f}, class std {row['class_std']:.1f} deg")
     print(f"wrote {args.results}/mnist-compensation.json and {args.results}/figures/mnist-canonical.png")
+    return 0
+
+
+def run_export_weights(args: argparse.Namespace) -> int:
+    """Export one run's weights and print its index entry's errors."""
+    entry = export_weights(args.run_dir, args.weights_dir, root=args.data_root)
+    print(f"wrote {entry['file']}: test error {entry['test_error']:.4f}, subset error {entry['subset_error']:.4f} "
+          f"({entry['subset']['samples']} images)")
     return 0

@@ -31,7 +31,9 @@ from torch import nn
 
 from stnlab.data import DataSpec, dataset_spec
 from stnlab.data.spec import BUILTIN
+from stnlab.errors import StnlabError
 from stnlab.models.builder import LocBody, build_stn, model_names
+from stnlab.models.pretrained import load_pretrained
 from stnlab.nn import Backbone
 
 BACKBONES: dict[str, Callable[[DataSpec], Backbone]] = {}
@@ -72,17 +74,25 @@ def list_datasets() -> list[str]:
 def create_model(name: str, dataset: str | DataSpec, *, family: str = "affine", iterations: int | None = None,
                  loc_net: LocBody | None = None, loc_lr_multiplier: float = 1.0, padding_mode: str = "zeros",
                  protocol: str = "none", image_size: int | None = None, strict: bool = False,
-                 cache_dir: str | Path | None = None) -> nn.Module:
+                 cache_dir: str | Path | None = None, pretrained: bool = False) -> nn.Module:
     """Build model ``name`` for ``dataset`` (see the module docstring for names).
 
     ``family`` is the transform family of every ST, ``iterations`` repeats each ST's prediction
     (iterative alignment; defaults to one pass per listed depth), ``loc_net`` picks the loc-net body
     (``mnist``/``small``/``large`` or a callable; default per data set), ``loc_lr_multiplier`` is stored on
     each ST for :func:`stnlab.nn.parameter_groups`. ``protocol``, ``image_size``, ``strict`` and
-    ``cache_dir`` select the data set's variant (see :func:`stnlab.data.make_source`).
+    ``cache_dir`` select the data set's variant (see :func:`stnlab.data.make_source`). ``pretrained``
+    loads the weights shipped with the package (:mod:`stnlab.models.pretrained`; offline).
     """
     spec = resolve_spec(dataset, protocol=protocol, image_size=image_size, strict=strict, cache_dir=cache_dir)
     backbone = BACKBONES[spec.backbone](spec)
-    return build_stn(backbone, spec.input_shape, name, family=family, loc_net=loc_net or spec.loc_net,
-                     iterations=iterations, loc_lr_multiplier=loc_lr_multiplier, padding_mode=padding_mode,
-                     where=repr(spec.name))
+    model = build_stn(backbone, spec.input_shape, name, family=family, loc_net=loc_net or spec.loc_net,
+                      iterations=iterations, loc_lr_multiplier=loc_lr_multiplier, padding_mode=padding_mode,
+                      where=repr(spec.name))
+    if pretrained:
+        try:
+            load_pretrained(model, name, spec.name)
+        except RuntimeError as err:  # a state dict of another shape: other family / loc-net / iterations
+            raise StnlabError(f"the shipped {name} weights do not fit this model ({str(err).splitlines()[0]}); "
+                              "build it with the default family, loc-net and iterations") from None
+    return model

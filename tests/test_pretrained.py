@@ -1,0 +1,58 @@
+"""Pretrained weights: exported from a run, shipped with the package, loaded offline, reproducing their error."""
+
+import json
+
+import pytest
+import torch
+
+import stnlab.models.pretrained as pretrained
+from stnlab.cli import main
+from stnlab.data import make_source
+from stnlab.errors import StnlabError
+from stnlab.models import create_model
+from stnlab.train import build_config, evaluate, evaluate_run, train
+
+SHIPPED = sorted(pretrained.weights_index())
+
+
+def _subset_error(model: torch.nn.Module, config: dict, samples: int) -> float:
+    """The error of ``model`` on the first ``samples`` test images, pass 0, as the export measured it."""
+    source = make_source(config["dataset"], "test", seed=config["data_seed"])
+    if config["channels_last"]:
+        model.to(memory_format=torch.channels_last)
+    return evaluate(model, source, passes=1, batch_size=config["eval_batch_size"], max_samples=samples,
+                    channels_last=config["channels_last"])["error"]
+
+
+def test_export_then_load_gives_the_same_weights_and_subset_error(data_root, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    cfg = build_config({"model": "STN-SL1", "dataset": "mnist-rot", "steps": 3, "batch_size": 32,
+                        "val_samples": 64, "eval_batch_size": 64, "st_grid_every": 0})
+    train(cfg, run, progress=False)
+    evaluate_run(run, passes=1, max_samples=64)
+    weights = tmp_path / "weights"
+    assert main(["export-weights", str(run), "--weights-dir", str(weights)]) == 0
+    entry = json.loads((weights / "index.json").read_text())["mnist-rot/STN-SL1"]
+    assert (weights / entry["file"]).stat().st_size < 2_000_000
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights)
+    model = create_model("STN-SL1", "mnist-rot", pretrained=True)
+    reference = torch.load(run / "best.pt", weights_only=False)["model"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, reference[key]), key
+    assert abs(_subset_error(model, entry["config"], entry["subset"]["samples"]) - entry["subset_error"]) < 2e-3
+    with pytest.raises(StnlabError, match="no pretrained weights for CNN on mnist-rot"):
+        create_model("CNN", "mnist-rot", pretrained=True)
+    with pytest.raises(StnlabError, match="do not fit"):
+        create_model("STN-SL1", "mnist-rot", family="rotation", pretrained=True)
+    (weights / entry["file"]).write_bytes(b"corrupt")
+    with pytest.raises(StnlabError, match="sha256"):
+        create_model("STN-SL1", "mnist-rot", pretrained=True)
+
+
+@pytest.mark.parametrize("key", SHIPPED or [pytest.param("none", marks=pytest.mark.skip("no weights shipped"))])
+def test_shipped_weights_reproduce_their_committed_subset_error(data_root, key):
+    entry = pretrained.weights_index()[key]
+    dataset, name = key.split("/")
+    model = create_model(name, dataset, pretrained=True)  # offline, from the installed package
+    got = _subset_error(model, entry["config"], entry["subset"]["samples"])
+    assert abs(got - entry["subset_error"]) < 2e-3, (got, entry["subset_error"])
