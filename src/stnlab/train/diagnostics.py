@@ -97,8 +97,9 @@ class STCollector:
                 continue
             entry: dict[str, Any] = {"index": i, "acts_on": place, "samples": int(values.shape[0])}
             entry.update({q: _stats(values[:, k]) for k, q in enumerate(QUANTITIES)})
-            if applied is not None and applied.shape[0] == values.shape[0]:
-                entry["compensation"] = _compensation(values, applied)
+            fit = _compensation(values, applied) if applied is not None and len(applied) == len(values) else {}
+            if fit:  # only where the data varies a parameter (not plankton/SVHN validation, plain MNIST)
+                entry["compensation"] = fit
             entry["identity"] = all(entry[q]["mean_abs"] < b for q, b in IDENTITY_BOUNDS.items())
             entry["collapsing"] = (entry["log_scale"]["mean_abs"] > COLLAPSE_LOG_SCALE
                                    or entry["outside"]["mean"] > COLLAPSE_OUTSIDE)

@@ -41,13 +41,14 @@ def input_st(model: nn.Module) -> nn.Module | None:
 
 def _pick(dataset: str, params: dict[str, Tensor] | None, n: int) -> tuple[list[Tensor], list[str]]:
     """Indices (one row each) into the pool, and the row labels."""
-    spec = _APPLIED.get(dataset)
-    if spec is None or params is None or float(params[spec[0]].std()) == 0:
-        return [torch.arange(r * COLS, (r + 1) * COLS) for r in range(2)], ["", ""]
+    spec, cols = _APPLIED.get(dataset), min(COLS, n)
+    if spec is None or params is None or n < 2 or float(params[spec[0]].std()) == 0:
+        rows = [r for r in torch.arange(n)[: 2 * cols].split(cols) if len(r) == cols]
+        return rows, [""] * len(rows)
     key, label, unit = spec
     values = params[key][:n].double() * unit
     targets = torch.linspace(float(values.min()), float(values.max()), ROWS, dtype=torch.float64)
-    rows = [torch.argsort((values - t).abs())[:COLS] for t in targets]
+    rows = [torch.argsort((values - t).abs())[:cols] for t in targets]
     return rows, [label.format(float(t)) for t in targets]
 
 
@@ -87,7 +88,8 @@ def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "
     finally:
         st.train(was_training)
     out, mats = out.float().cpu(), mats.float().cpu()
-    fig, axes = plt.subplots(len(rows), 2 * COLS, figsize=(1.25 * 2 * COLS, 1.3 * len(rows) + 0.6), squeeze=False)
+    cols = len(rows[0])
+    fig, axes = plt.subplots(len(rows), 2 * cols, figsize=(1.25 * 2 * cols, 1.3 * len(rows) + 0.6), squeeze=False)
     for r, idx in enumerate(rows):
         for c, i in enumerate(idx.tolist()):
             ax_in, ax_out = axes[r, 2 * c], axes[r, 2 * c + 1]
