@@ -96,6 +96,13 @@ def test_warnings_need_n_consecutive_flags_and_come_once():
     assert raised == [0, 0, 0, 0, 1, 0]
     assert history[4]["st_warnings"][0]["kind"] == "not moving"
 
+    zoom = STCollector(["input image"])
+    zoom.add([scale_matrix(torch.full((8,), 8.0))], None)  # samples 8x the image: the digit shrinks to a dot
+    st = zoom.summary(Dist())[0]
+    (warning,) = st_warnings([{"st": [st]}], {"st": [st]}, after=2)
+    assert warning["kind"] == "collapsing" and "mean |log-scale| 2.08" in warning["message"]
+    assert "st_log_scale_bound" in warning["message"]
+
 
 def test_st_places_name_where_each_st_acts():
     assert st_places(build_model(build_config({"model": "CNN", "dataset": "mnist-rot"}))) == []
