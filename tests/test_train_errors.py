@@ -207,3 +207,14 @@ def test_a_run_trained_on_cuda_evaluates_on_the_cpu(capsys, tmp_path):
         assert "no CUDA GPU is visible" in err and "stnlab eval: --device cpu" in err
         assert main(["analyze", "compensation", str(run), "--images", "4", "--values", "0", "90",
                      "--no-progress", "--out", str(tmp_path / "an")]) == 0  # analyze loads onto the CPU
+
+
+def test_out_that_cannot_be_created_and_duplicated_config_keys(capsys, tmp_path):
+    err = cli_error(capsys, "train", "--model", "CNN", "--dataset", "mnist", "--out", "/proc/x/y", *TINY)
+    assert "--out /proc/x/y: cannot write in /proc" in err
+    (tmp_path / "a.json").write_text('{"model": "CNN", "lr": 0.1, "lr": 0.2}')
+    err = cli_error(capsys, "train", "--dataset", "mnist", "--config", tmp_path / "a.json", "--out", tmp_path / "r")
+    assert "config file" in err and "key 'lr' appears twice" in err
+    (tmp_path / "a.yaml").write_text("model: CNN\nlr: 0.1\nlr: 0.2\n")
+    err = cli_error(capsys, "train", "--dataset", "mnist", "--config", tmp_path / "a.yaml", "--out", tmp_path / "r")
+    assert "a.yaml:3: key 'lr' appears twice" in err and not (tmp_path / "r").exists()

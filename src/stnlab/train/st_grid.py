@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from stnlab.train.checkpoint import atomic_write_bytes  # noqa: E402
+from stnlab import io  # noqa: E402
 from stnlab.train.precision import autocast  # noqa: E402
 
 ROWS, COLS, POOL = 5, 4, 256
@@ -110,7 +110,7 @@ def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "
 
 def write_st_grid(fig: plt.Figure, path: Path) -> None:
     """Save ``fig`` as a PNG at ``path`` atomically and close it."""
-    atomic_write_bytes(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    io.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
