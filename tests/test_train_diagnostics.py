@@ -96,6 +96,13 @@ def test_warnings_need_n_consecutive_flags_and_come_once():
     assert raised == [0, 0, 0, 0, 1, 0]
     assert history[4]["st_warnings"][0]["kind"] == "not moving"
 
+    zoom = STCollector(["input image"])
+    zoom.add([scale_matrix(torch.full((8,), 8.0))], None)  # samples 8x the image: the digit shrinks to a dot
+    st = zoom.summary(Dist())[0]
+    (warning,) = st_warnings([{"st": [st]}], {"st": [st]}, after=2)
+    assert warning["kind"] == "collapsing" and "mean |log-scale| 2.08" in warning["message"]
+    assert "st_log_scale_bound" in warning["message"]
+
 
 def test_st_places_name_where_each_st_acts():
     assert st_places(build_model(build_config({"model": "CNN", "dataset": "mnist-rot"}))) == []
@@ -177,3 +184,21 @@ def test_a_training_st_moves_and_the_cnn_has_no_st_records(tmp_path):
     assert not list((tmp_path / "c1").glob("*.png")) and not list((tmp_path / "cnn").glob("*.png"))
     train(build_config({"model": "STN-C0", **sets, "st_grid_every": 0}), tmp_path / "stn", progress=False, force=True)
     assert not list((tmp_path / "stn").glob("*.png"))  # --force removed the old grid; none written when off
+
+
+def test_st_grid_rows_follow_the_applied_transform():
+    from stnlab.train.st_grid import _pick
+
+    angle = torch.deg2rad(torch.linspace(-90, 90, 37))  # 5 deg apart
+    rows, labels = _pick({"angle": angle, "scale": torch.ones(37), "tx": torch.zeros(37)}, 37, 28)
+    assert labels == ["rotation -90 deg ccw", "rotation -45 deg ccw", "rotation +0 deg ccw", "rotation +45 deg ccw",
+                      "rotation +90 deg ccw"]
+    for r, t in zip(rows, (-90, -45, 0, 45, 90)):  # the four images nearest to the row value (5 deg apart)
+        assert sorted((torch.rad2deg(angle[r]) - t).abs().round().tolist()) in ([0, 5, 5, 10], [0, 5, 10, 15])
+    scale = 2 ** torch.linspace(-1, 2, 31)
+    _, labels = _pick({"angle": torch.zeros(31), "scale": scale}, 31, 112)
+    assert labels[0] == "scale x0.50" and labels[2] == "scale x1.41" and labels[-1] == "scale x4.00"  # log-spaced
+    shift = torch.linspace(-16, 16, 33) * 2 / 60  # normalised units of a 60 px canvas
+    assert _pick({"tx": shift}, 33, 60)[1][-1] == "shift +16 px"
+    rows, labels = _pick({"angle": torch.zeros(6)}, 6, 28)  # nothing varies: rows of consecutive images
+    assert labels == [""] and rows[0].tolist() == [0, 1, 2, 3]

@@ -125,6 +125,25 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(capsys,
 
 
 @needs_data
+def test_the_guard_is_read_every_guard_every_steps(capsys, tmp_path, monkeypatch):
+    real, calls = evaluation.compute_loss, {"n": 0}
+
+    def poisoned(logits, labels):
+        loss, wrong = real(logits, labels)
+        if torch.is_grad_enabled():
+            calls["n"] += 1
+            if calls["n"] == 6:
+                return loss * float("inf"), wrong
+        return loss, wrong
+
+    monkeypatch.setattr(evaluation, "compute_loss", poisoned)
+    err = cli_error(capsys, "train", "--model", "STN-C0", "--dataset", "mnist-rot", "--out", tmp_path / "run",
+                    "--steps", "40", "--set", "ckpt_every=0", "--set", "guard_every=4", *TINY)
+    assert "training diverged at step 6 (loss is inf)" in err and "no checkpoint was written yet" in err
+    assert calls["n"] == 8  # read at step 8, the first multiple of guard_every after the bad step; then stopped
+
+
+@needs_data
 def test_exploding_transform_stops_the_run(capsys, tmp_path):
     err = cli_error(capsys, "train", "--model", "STN-C0", "--dataset", "mnist-rot", "--out", tmp_path / "r",
                     "--steps", "3", "--set", "theta_bound=0.5", *TINY)
@@ -188,3 +207,14 @@ def test_a_run_trained_on_cuda_evaluates_on_the_cpu(capsys, tmp_path):
         assert "no CUDA GPU is visible" in err and "stnlab eval: --device cpu" in err
         assert main(["analyze", "compensation", str(run), "--images", "4", "--values", "0", "90",
                      "--no-progress", "--out", str(tmp_path / "an")]) == 0  # analyze loads onto the CPU
+
+
+def test_out_that_cannot_be_created_and_duplicated_config_keys(capsys, tmp_path):
+    err = cli_error(capsys, "train", "--model", "CNN", "--dataset", "mnist", "--out", "/proc/x/y", *TINY)
+    assert "--out /proc/x/y: cannot write in /proc" in err
+    (tmp_path / "a.json").write_text('{"model": "CNN", "lr": 0.1, "lr": 0.2}')
+    err = cli_error(capsys, "train", "--dataset", "mnist", "--config", tmp_path / "a.json", "--out", tmp_path / "r")
+    assert "config file" in err and "key 'lr' appears twice" in err
+    (tmp_path / "a.yaml").write_text("model: CNN\nlr: 0.1\nlr: 0.2\n")
+    err = cli_error(capsys, "train", "--dataset", "mnist", "--config", tmp_path / "a.yaml", "--out", tmp_path / "r")
+    assert "a.yaml:3: key 'lr' appears twice" in err and not (tmp_path / "r").exists()

@@ -93,7 +93,7 @@ def test_sigkill_mid_epoch_then_resume_reaches_exactly_the_same_metrics(referenc
     resumed = stnlab("train", "--out", out, "--resume", "--no-progress")
     stdout, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
-    assert "step 200" in stdout
+    assert "step 200" in stdout and "ST 0 (input image): angle " in stdout  # one line per ST at the end
     expected = deterministic(read_metrics(reference / "metrics.jsonl"))
     assert deterministic(read_metrics(out / "metrics.jsonl")) == expected
     a, b = load_checkpoint(out / "last.pt"), load_checkpoint(reference / "last.pt")

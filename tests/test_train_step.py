@@ -91,3 +91,18 @@ def test_a_bf16_run_writes_fp32_checkpoints(tmp_path):
     assert math.isfinite(rec["train_loss"]) and rec["val_error"] < 1 and rec["st"][0]["samples"] == 100
     state = load_checkpoint(tmp_path / "run" / "last.pt")
     assert {v.dtype for v in state["model"].values() if v.is_floating_point()} == {torch.float32}
+
+
+def test_st_regularisers_are_off_by_default_and_measure_what_they_say():
+    from stnlab.geometry import rotation_matrix, scale_matrix
+    from stnlab.train.step import st_penalty
+
+    eye = torch.eye(3).expand(4, 3, 3)
+    assert st_penalty([eye], 0.0, 0.0) is None  # off: nothing added to the loss
+    assert float(st_penalty([eye], 2.0, 1.0)) == 0.0
+    turned = rotation_matrix(torch.full((4,), 0.3))
+    expected = 2.0 * float((turned - torch.eye(3)).pow(2).sum((1, 2)).mean())
+    assert float(st_penalty([turned], 2.0, 0.0)) == pytest.approx(expected)
+    zoomed = scale_matrix(torch.full((4,), 8.0))  # log-scale ln 8, bound ln 4: penalty (ln 2)^2
+    assert float(st_penalty([zoomed], 0.0, math.log(4))) == pytest.approx(math.log(2) ** 2, rel=1e-5)
+    assert float(st_penalty([scale_matrix(torch.full((4,), 3.0))], 0.0, math.log(4))) == 0.0  # inside the bound

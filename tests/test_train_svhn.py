@@ -36,6 +36,8 @@ def test_svhn_trains_and_evaluates_on_a_synthetic_folder(tmp_path):
         rec = train(cfg, tmp_path / "run", progress=False, root=tmp_path, cache_dir=tmp_path / "cache")
     assert rec["step"] == 3 and rec == read_metrics(tmp_path / "run" / "metrics.jsonl")[-1]
     assert 5 < rec["train_loss"] < 5 * 2.5  # five heads of 11 classes start near 5 * ln(11) = 12
+    assert rec["st"][0]["samples"] == 4 and "compensation" not in rec["st"][0]  # no applied transforms in SVHN
+    assert (tmp_path / "run" / "st_grid_epoch001.png").is_file()  # a colour grid from the 4 validation images
     with pytest.warns(UserWarning):  # ... and that it dropped a 6-digit number
         res = evaluate_run(tmp_path / "run", root=tmp_path, cache_dir=tmp_path / "cache")
     assert res["passes"] == 1 and res["num_samples"] == 8

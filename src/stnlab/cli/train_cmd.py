@@ -10,6 +10,7 @@ from typing import Any
 from stnlab.errors import StnlabError
 from stnlab.train import build_config, evaluate_run, parse_sets, read_config_file, train
 from stnlab.train.config import load_config_json
+from stnlab.train.diagnostics import describe
 
 
 def _common_data_args(p: argparse.ArgumentParser) -> None:
@@ -93,6 +94,8 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"{cfg.model} on {cfg.dataset}: step {rec['step']} (epoch {rec['epoch']:.2f}), train loss "
               f"{rec['train_loss']:.4f}, train error {rec['train_error']:.4f}, val error {rec['val_error']:.4f}, "
               f"{rec['img_per_s']:.0f} img/s; run folder {out}")
+        for st in rec.get("st", []):
+            print(describe(st))
     return 0
 
 

@@ -9,44 +9,27 @@ metrics record so far) and ``best`` (best validation error and its step).
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from stnlab import io
 from stnlab.errors import StnlabError
 
 FORMAT = "stnlab-checkpoint-v1"
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb")  # and st_grid_epoch*.png
 
 
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, then rename the temporary file onto ``path`` (never a half-written file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, lambda tmp: tmp.write_text(text))
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+# the one atomic writer is stnlab.io; these names stay importable from here for existing callers
+atomic_write_text = io.write_text
+write_json = io.write_json
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` ``state`` (tagged with the format) to ``path`` atomically."""
-    atomic_write_bytes(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+    io.atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -110,6 +93,7 @@ def prepare_run_folder(out: Path, *, force: bool, resume: bool) -> None:
         return
     if out.exists() and not out.is_dir():
         raise StnlabError(f"run folder {out} is a file; pick another --out")
+    io.check_creatable(out, "--out")
     if out.is_dir() and any(out.iterdir()):
         if not force:
             raise StnlabError(f"run folder {out} already exists; pass --resume to continue it or --force to "
@@ -131,7 +115,6 @@ def clear_run_folder(out: Path) -> None:
 
 __all__ = [
     "FORMAT",
-    "atomic_write_bytes",
     "atomic_write_text",
     "check_model_matches",
     "clear_run_folder",

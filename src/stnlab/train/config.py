@@ -20,6 +20,7 @@ from typing import Any
 
 from stnlab.data.spec import BUILTIN, check_dataset
 from stnlab.errors import StnlabError
+from stnlab.io import parse_json
 from stnlab.train.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam")
@@ -249,6 +250,8 @@ def _read_flat_yaml(path: Path, text: str) -> dict[str, Any]:
         key, sep, value = line.partition(":")
         if not sep or not key.strip() or raw[:1].isspace():
             raise StnlabError(f"{path}:{lineno}: expected 'key: value' (a flat mapping), got {raw.strip()!r}")
+        if key.strip() in out:
+            raise StnlabError(f"{path}:{lineno}: key {key.strip()!r} appears twice; keep one of them")
         out[key.strip()] = _parse_scalar(value)
     return out
 
@@ -261,10 +264,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as err:
         raise StnlabError(f"cannot read config file {path} ({err.strerror}); check the path") from None
     if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StnlabError(f"config file {path} is not valid JSON ({err.msg}, line {err.lineno})") from None
+        data = parse_json(text, f"config file {path}")  # a key given twice is refused
     elif path.suffix in (".yaml", ".yml"):
         data = _read_flat_yaml(path, text)
     else:

@@ -97,8 +97,9 @@ class STCollector:
                 continue
             entry: dict[str, Any] = {"index": i, "acts_on": place, "samples": int(values.shape[0])}
             entry.update({q: _stats(values[:, k]) for k, q in enumerate(QUANTITIES)})
-            if applied is not None and applied.shape[0] == values.shape[0]:
-                entry["compensation"] = _compensation(values, applied)
+            fit = _compensation(values, applied) if applied is not None and len(applied) == len(values) else {}
+            if fit:  # only where the data varies a parameter (not plankton/SVHN validation, plain MNIST)
+                entry["compensation"] = fit
             entry["identity"] = all(entry[q]["mean_abs"] < b for q, b in IDENTITY_BOUNDS.items())
             entry["collapsing"] = (entry["log_scale"]["mean_abs"] > COLLAPSE_LOG_SCALE
                                    or entry["outside"]["mean"] > COLLAPSE_OUTSIDE)
@@ -153,6 +154,16 @@ def st_warnings(history: list[dict[str, Any]], record: dict[str, Any], after: in
     return out
 
 
+def describe(st: dict[str, Any]) -> str:
+    """One line on what an ST did at a validation (from a record's ``st`` entry)."""
+    fits = ", ".join(f"{q} slope {f['slope']:+.3f} (R^2 {f['r2']:.2f})" for q, f in st.get("compensation", {}).items())
+    angle = st["angle_deg"]
+    return (f"ST {st['index']} ({st['acts_on']}): angle {angle['mean']:+.2f} +- {angle['std']:.2f} deg, "
+            f"log-scale {st['log_scale']['mean']:+.3f} +- {st['log_scale']['std']:.3f}, "
+            f"|t| {max(st['tx']['mean_abs'], st['ty']['mean_abs']):.3f}, outside {st['outside']['mean']:.0%}"
+            + (f"; compensation: {fits}" if fits else ""))
+
+
 def _message(st: dict[str, Any], kind: str, after: int) -> str:
     where = f"ST {st['index']} ({st['acts_on']})"
     if kind == "not moving":
@@ -165,5 +176,5 @@ def _message(st: dict[str, Any], kind: str, after: int) -> str:
             f"--set st_log_scale_bound=... or a lower loc_lr_multiplier")
 
 
-__all__ = ["COMPENSATED", "QUANTITIES", "STCollector", "applied_values", "st_places", "st_warnings",
+__all__ = ["COMPENSATED", "QUANTITIES", "STCollector", "applied_values", "describe", "st_places", "st_warnings",
            "transform_values"]

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from stnlab.data import make_source
 from stnlab.data.spec import test_passes
-from stnlab.train.checkpoint import write_json
+from stnlab.io import write_json
 from stnlab.train.distributed import Dist, all_sum, setup, teardown
 from stnlab.train.precision import autocast
 from stnlab.train.run import load_run_state

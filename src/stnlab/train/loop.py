@@ -16,6 +16,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from stnlab import io
 from stnlab.data import make_source
 from stnlab.errors import StnlabError
 from stnlab.train import checkpoint as ckpt
@@ -107,7 +108,7 @@ def _prepare_folder(job: TrainJob, *, fresh: bool, force: bool) -> None:
     if job.d.is_main:
         if fresh:
             ckpt.clear_run_folder(job.out) if force else job.out.mkdir(parents=True, exist_ok=True)
-        ckpt.write_json(job.out / "config.json", job.cfg.to_dict())
+        io.write_json(job.out / "config.json", job.cfg.to_dict())
 
 
 def _restore(job: TrainJob, state: dict[str, Any]) -> Progress:

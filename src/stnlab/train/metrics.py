@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stnlab import io
 from stnlab.errors import StnlabError
-from stnlab.train.checkpoint import atomic_write_text
 
 # Keys of a record that are the same in every run with the same config and seed (the rest is timing).
 # ``st`` and ``st_warnings`` (the ST diagnostics) are present only for models with spatial transformers.
@@ -69,7 +69,7 @@ class MetricsLog:
 
     def _flush(self) -> None:
         assert self.path is not None
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.history))
+        io.write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.history))
 
 
 def require_tensorboard() -> Any:

@@ -2,7 +2,8 @@
 
 Each cell pair is an input image, with the region the ST samples outlined in red (the output square
 mapped by the ST's matrix into input coordinates), and the ST's output. When the data set applies a
-known transform (mnist-rot: angle, mnist-scale: scale, mnist-trans: horizontal shift), the rows are
+known transform (a rotation, scale or translation protocol, e.g. mnist-rot: the first of angle, scale,
+horizontal shift that varies), the rows are
 the images whose applied value is nearest to five evenly spaced values, labelled with that value;
 otherwise two rows of consecutive images. The images are the first 256 of the validation split
 (pass 0), the same in every epoch. Only an ST on the input image can be shown: a model whose STs
@@ -21,14 +22,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from stnlab.train.checkpoint import atomic_write_bytes  # noqa: E402
+from stnlab import io  # noqa: E402
 from stnlab.train.precision import autocast  # noqa: E402
 
 ROWS, COLS, POOL = 5, 4, 256
-# applied parameter shown per row: (params key, label, unit conversion)
-_APPLIED = {"mnist-rot": ("angle", "rotation {:+.0f} deg ccw", 57.29577951308232),
-            "mnist-scale": ("scale", "scale x{:.2f}", 1.0),
-            "mnist-trans": ("tx", "shift {:+.0f} px", 30.0)}  # tx normalised on the 60 px canvas
+# applied parameters a row can be chosen by (params key, row label); tx is shown in pixels
+_APPLIED = (("angle", "rotation {:+.0f} deg ccw"), ("scale", "scale x{:.2f}"), ("tx", "shift {:+.0f} px"))
 
 
 def input_st(model: nn.Module) -> nn.Module | None:
@@ -39,16 +38,21 @@ def input_st(model: nn.Module) -> nn.Module | None:
     return feature_sts["0"] if "0" in feature_sts else None
 
 
-def _pick(dataset: str, params: dict[str, Tensor] | None, n: int) -> tuple[list[Tensor], list[str]]:
-    """Indices (one row each) into the pool, and the row labels."""
-    spec = _APPLIED.get(dataset)
-    if spec is None or params is None or float(params[spec[0]].std()) == 0:
-        return [torch.arange(r * COLS, (r + 1) * COLS) for r in range(2)], ["", ""]
-    key, label, unit = spec
-    values = params[key][:n].double() * unit
+def _pick(params: dict[str, Tensor] | None, n: int, width: int) -> tuple[list[Tensor], list[str]]:
+    """Indices (one row each) into the pool, and the row labels: by the first applied parameter that
+    varies (rotation, scale, horizontal shift), else two rows of consecutive images."""
+    cols = min(COLS, n)
+    varied = [a for a in _APPLIED if params is not None and a[0] in params and n > 1 and float(params[a[0]].std()) > 0]
+    if not varied:
+        rows = [r for r in torch.arange(n)[: 2 * cols].split(cols) if len(r) == cols]
+        return rows, [""] * len(rows)
+    key, label = varied[0]
+    values = params[key][:n].double()  # type: ignore[index]
+    shown = {"angle": torch.rad2deg, "scale": torch.log}.get(key, lambda v: v * width / 2)  # scales evenly in log
+    values = shown(values)
     targets = torch.linspace(float(values.min()), float(values.max()), ROWS, dtype=torch.float64)
-    rows = [torch.argsort((values - t).abs())[:COLS] for t in targets]
-    return rows, [label.format(float(t)) for t in targets]
+    rows = [torch.argsort((values - t).abs())[:cols] for t in targets]
+    return rows, [label.format(float(t.exp() if key == "scale" else t)) for t in targets]
 
 
 def _outline(matrix: Tensor, size: tuple[int, int]) -> Tensor:
@@ -77,7 +81,7 @@ def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "
     if st is None:
         return None
     batch = next(iter(source.batches(min(POOL, source.num_samples), shuffle=False, return_params=True)))
-    rows, labels = _pick(source.dataset, batch.params, batch.images.shape[0])
+    rows, labels = _pick(batch.params, batch.images.shape[0], batch.images.shape[-1])
     device = next(model.parameters()).device
     was_training = st.training
     st.eval()
@@ -87,7 +91,8 @@ def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "
     finally:
         st.train(was_training)
     out, mats = out.float().cpu(), mats.float().cpu()
-    fig, axes = plt.subplots(len(rows), 2 * COLS, figsize=(1.25 * 2 * COLS, 1.3 * len(rows) + 0.6), squeeze=False)
+    cols = len(rows[0])
+    fig, axes = plt.subplots(len(rows), 2 * cols, figsize=(1.25 * 2 * cols, 1.3 * len(rows) + 0.6), squeeze=False)
     for r, idx in enumerate(rows):
         for c, i in enumerate(idx.tolist()):
             ax_in, ax_out = axes[r, 2 * c], axes[r, 2 * c + 1]
@@ -108,7 +113,7 @@ def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "
 
 def write_st_grid(fig: plt.Figure, path: Path) -> None:
     """Save ``fig`` as a PNG at ``path`` atomically and close it."""
-    atomic_write_bytes(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    io.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
