@@ -69,6 +69,7 @@ def test_reproduce_passes_the_data_root_on(monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv", [["analyze", "alignment", "--out", "/proc/x/y"],
                                   ["analyze", "filters", "--out", "FILE/y"],
+                                  ["analyze", "compensation", "no-run", "--out", "/proc/x/y"],
                                   ["data", "show", "mnist", "--out", "/proc/x/y.png"]])  # fmt: skip
 def test_out_under_an_impossible_parent_is_one_line_exit_2(argv, tmp_path, capsys):
     (tmp_path / "FILE").write_text("in the way")

@@ -269,6 +269,8 @@ def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
     from stnlab.analysis import compensation
     from stnlab.analysis.figures import plot_compensation, plot_error_vs_value
 
+    if args.out is not None:
+        check_creatable(args.out, "--out")  # before the run and the data are loaded
     model, cfg = _load(args.run_dir, args.checkpoint)
     images, labels = _images(args, cfg.dataset, _run_spec(args, cfg).image_size, cfg.data_options())
     out = _out(args, Path(args.run_dir) / "analysis")  # only once the run and the data are known good
