@@ -43,7 +43,8 @@ def _pick(dataset: str, params: dict[str, Tensor] | None, n: int) -> tuple[list[
     """Indices (one row each) into the pool, and the row labels."""
     spec = _APPLIED.get(dataset)
     if spec is None or params is None or float(params[spec[0]].std()) == 0:
-        return [torch.arange(r * COLS, (r + 1) * COLS) for r in range(2)], ["", ""]
+        rows = [torch.arange(r * COLS, min((r + 1) * COLS, n)) for r in range(2) if r * COLS < n]
+        return rows, [""] * len(rows)  # (a validation split of fewer than 8 images fills fewer cells)
     key, label, unit = spec
     values = params[key][:n].double() * unit
     targets = torch.linspace(float(values.min()), float(values.max()), ROWS, dtype=torch.float64)
