@@ -14,6 +14,7 @@ from stnlab import data
 from stnlab.analysis.figures import image_grid_figure, save_figure
 from stnlab.errors import StnlabError
 from stnlab.io import check_creatable
+from stnlab.train import build_config, parse_sets
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -45,8 +46,6 @@ DATA_KEYS = ("protocol", "image_size", "strict")
 
 def data_options(dataset: str, sets: list[str]) -> dict:
     """``--set protocol=... image_size=... strict=...`` checked and typed as the run config does."""
-    from stnlab.train import build_config, parse_sets
-
     values = parse_sets(sets)
     other = sorted(set(values) - set(DATA_KEYS))
     if other:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from stnlab.data import dataset_spec
 from stnlab.errors import StnlabError
 from stnlab.train import build_config, evaluate_run, parse_sets, read_config_file, train
 from stnlab.train.config import load_config_json
@@ -101,9 +102,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _class_names(dataset: str, run_dir: str, cache_dir: str | None) -> dict[str, str]:
     """Class index -> name for a user's data set (built-in ones print their indices)."""
-    from stnlab.data import dataset_spec
-    from stnlab.train.config import load_config_json
-
     if ":" not in dataset:
         return {}
     cfg = load_config_json(Path(run_dir) / "config.json")
