@@ -10,8 +10,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stnlab.analysis import (
+    aligned_views,
+    alignment_residual,
+    compensation,
+    filter_check,
+    layer_geometries,
+    stages_of,
+    two_channel_example,
+)
+from stnlab.analysis.compensation import DEFAULT_VALUES
+from stnlab.analysis.figures import (
+    plot_compensation,
+    plot_error_vs_value,
+    plot_filter_check,
+    plot_residual_vs_depth,
+    plot_st_grid,
+)
+from stnlab.data import dataset_spec, load_mnist, make_source
+from stnlab.data.spec import parse_dataset
 from stnlab.errors import StnlabError
 from stnlab.io import check_creatable, ensure_dir, write_json
+from stnlab.models import create_model
+from stnlab.train import load_run
 
 
 def _common(p: argparse.ArgumentParser, out_help: str) -> None:
@@ -132,8 +153,6 @@ def _images(args: argparse.Namespace, dataset: str, size: int, options: dict[str
     """``args.images`` test images: MNIST digits (or a user's images, ``folder:``/``idx:``/``npz:``) centred
     on a ``size`` canvas, untransformed (the analysis applies its own transforms), else the data set's
     test images. ``options`` are the run's data options (image_size, strict)."""
-    from stnlab.data import make_source
-    from stnlab.data.spec import parse_dataset
 
     if args.images < 2:
         raise StnlabError(f"--images must be >= 2, got {args.images}")
@@ -144,7 +163,6 @@ def _images(args: argparse.Namespace, dataset: str, size: int, options: dict[str
             source = make_source(dataset, "test", cache_dir=args.cache_dir, seed=args.seed, **opts)
             images, labels = source.images, source.labels
         else:
-            from stnlab.data import load_mnist
 
             images, labels = load_mnist("test", args.data_root, download=False)
         pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.images]
@@ -159,7 +177,6 @@ def _images(args: argparse.Namespace, dataset: str, size: int, options: dict[str
 
 def _run_spec(args: argparse.Namespace, cfg: Any) -> Any:
     """The DataSpec of a trained run's data set."""
-    from stnlab.data import dataset_spec
 
     return dataset_spec(cfg.dataset, cache_dir=args.cache_dir, **cfg.data_options())
 
@@ -169,8 +186,6 @@ def _alignment(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Run the alignment analysis on ``args.images`` digits; write alignment.json/.png into ``out``."""
-    from stnlab.analysis import alignment_residual, layer_geometries, stages_of
-    from stnlab.analysis.figures import plot_residual_vs_depth
 
     images, _ = _images(args, dataset, size, options)
     transforms = args.transforms
@@ -197,8 +212,6 @@ def _alignment(
 
 def run_alignment(args: argparse.Namespace) -> int:
     """``stnlab analyze alignment``."""
-    from stnlab.data import dataset_spec
-    from stnlab.models import create_model
 
     out = _out(args, create=False)
     if args.run is not None:
@@ -216,8 +229,6 @@ def run_alignment(args: argparse.Namespace) -> int:
 
 def run_filters(args: argparse.Namespace) -> int:
     """``stnlab analyze filters``."""
-    from stnlab.analysis import filter_check, two_channel_example
-    from stnlab.analysis.figures import plot_filter_check
 
     out = _out(args, create=False)
     if args.filters < 1 or not 3 <= args.size <= 28:
@@ -252,7 +263,6 @@ def run_filters(args: argparse.Namespace) -> int:
 
 
 def _load(run_dir: str, which: str) -> tuple[torch.nn.Module, Any]:
-    from stnlab.train import load_run
 
     if not Path(run_dir).is_dir():
         raise StnlabError(f"run folder {run_dir} does not exist; pass a folder written by 'stnlab train'")
@@ -266,8 +276,6 @@ def _run_title(cfg: Any, args: argparse.Namespace) -> str:
 
 def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
     """Load the run, measure compensation, write its JSON and figures; return what ``figures`` reuses."""
-    from stnlab.analysis import compensation
-    from stnlab.analysis.figures import plot_compensation, plot_error_vs_value
 
     if args.out is not None:
         check_creatable(args.out, "--out")  # before the run and the data are loaded
@@ -300,9 +308,6 @@ def run_compensation(args: argparse.Namespace) -> int:
 
 def run_figures(args: argparse.Namespace) -> int:
     """``stnlab analyze figures RUN_DIR``: compensation, error vs value, ST grid and residual vs depth."""
-    from stnlab.analysis import aligned_views
-    from stnlab.analysis.compensation import DEFAULT_VALUES
-    from stnlab.analysis.figures import plot_st_grid
 
     model, cfg, images, out = _compensation(args)
     values = args.values or DEFAULT_VALUES[args.kind]

@@ -5,6 +5,7 @@ small run files into ``results/``; ``stnlab tables --markdown`` prints the table
 ``--write-readme`` regenerates the README's results section from them).
 """
 
+from stnlab.experiments import configs  # noqa: F401  (registers the paper tables)
 from stnlab.experiments.reproduce import budget_key, read_result, run_dir, run_table, select_cells
 from stnlab.experiments.results import aggregate, format_results_markdown, update_readme, write_table_results
 from stnlab.experiments.tables import Budget, Cell, PaperTable, get_table, register_table, tables

@@ -97,9 +97,7 @@ def register_table(table: PaperTable) -> PaperTable:
 
 
 def tables() -> Mapping[str, PaperTable]:
-    """Every registered paper table, by name."""
-    from stnlab.experiments import configs  # noqa: F401  (registers the tables)
-
+    """Every registered paper table, by name (``stnlab.experiments`` imports the configs, which register)."""
     return MappingProxyType(_TABLES)
 
 
