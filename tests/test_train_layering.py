@@ -7,7 +7,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "stnlab"
 # what stnlab.train may use (cli -> experiments -> train / analysis -> models / data -> nn -> geometry)
-TRAIN_MAY_IMPORT = ("stnlab.errors", "stnlab.train", "stnlab.models", "stnlab.data", "stnlab.nn", "stnlab.geometry")
+TRAIN_MAY_IMPORT = ("stnlab.errors", "stnlab.io", "stnlab.train", "stnlab.models", "stnlab.data", "stnlab.nn",
+                    "stnlab.geometry")
 
 
 def stnlab_imports(source: str) -> list[tuple[str, bool]]:
@@ -16,8 +17,12 @@ def stnlab_imports(source: str) -> list[tuple[str, bool]]:
     top = {id(node) for node in tree.body}
     out = []
     for node in ast.walk(tree):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):  # "from stnlab import io" imports stnlab.io
+            names = [f"stnlab.{a.name}" for a in node.names] if node.module == "stnlab" else [node.module or ""]
+        else:
+            names = []
         out += [(n, id(node) in top) for n in names if n.split(".")[0] == "stnlab"]
     return out
 
