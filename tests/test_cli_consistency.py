@@ -58,11 +58,12 @@ def test_data_keeps_root_as_a_hidden_alias(tmp_path, capsys):
 
 
 def test_reproduce_passes_the_data_root_on(monkeypatch, capsys):
-    import stnlab.experiments as experiments
+    import stnlab.cli.reproduce_cmd as cmd
 
     seen = {}
-    monkeypatch.setattr(experiments, "run_table", lambda *a, **k: seen.update(k) or {})
-    monkeypatch.setattr(experiments, "format_markdown", lambda table, results: "table")
+    monkeypatch.setattr(cmd, "run_table", lambda *a, **k: seen.update(k))
+    monkeypatch.setattr(cmd, "write_table_results", lambda table, results: {"cells": {}})
+    monkeypatch.setattr(cmd, "format_results_markdown", lambda table, cells: "table")
     code, out, _ = run(capsys, "reproduce", "mnist-rst", "--data-root", "/d", "--cache-dir", "/c", "--collect-only")
     assert code == 0 and seen["root"] == "/d" and seen["cache_dir"] == "/c"
 

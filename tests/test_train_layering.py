@@ -7,8 +7,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "stnlab"
 # what stnlab.train may use (cli -> experiments -> train / analysis -> models / data -> nn -> geometry)
-TRAIN_MAY_IMPORT = ("stnlab.errors", "stnlab.io", "stnlab.train", "stnlab.models", "stnlab.data", "stnlab.nn",
-                    "stnlab.geometry")
+TRAIN_MAY_IMPORT = ("stnlab.errors", "stnlab.io", "stnlab.modes", "stnlab.train", "stnlab.models", "stnlab.data",
+                    "stnlab.nn", "stnlab.geometry")
 
 
 def stnlab_imports(source: str) -> list[tuple[str, bool]]:
