@@ -9,8 +9,8 @@ import torch
 
 import stnlab.train.evaluation as evaluation
 from helpers import cli_error
+from stnlab.io import write_json
 from stnlab.train import build_config, build_model, load_checkpoint, save_checkpoint
-from stnlab.train.checkpoint import write_json
 
 torch.set_num_threads(2)
 

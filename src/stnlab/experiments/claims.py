@@ -17,7 +17,7 @@ from typing import Any
 
 from stnlab.experiments.results import aggregate, best_entry
 from stnlab.experiments.tables import get_table
-from stnlab.train.checkpoint import atomic_write_text
+from stnlab.io import write_text
 
 JANSSON = "Jansson, Maydanskiy, Finnveden & Lindeberg 2020 (theorems)"
 FINNVEDEN = "Finnveden, Jansson & Lindeberg, ICPR 2020"
@@ -207,5 +207,5 @@ def write_claims(results: str | Path, out: str | Path | None = None) -> Path:
     """Write the ledger to ``out`` (default ``<results>/CLAIMS.md``); return the path."""
     path = Path(out) if out is not None else Path(results) / "CLAIMS.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, format_claims(results))
+    write_text(path, format_claims(results))
     return path

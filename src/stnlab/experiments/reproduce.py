@@ -12,8 +12,8 @@ from typing import Any
 from stnlab.errors import StnlabError
 from stnlab.experiments.results import export_run, result_dir, write_table_results
 from stnlab.experiments.tables import Budget, Cell, PaperTable
+from stnlab.io import write_json
 from stnlab.train import build_config, evaluate_run, train
-from stnlab.train.checkpoint import write_json
 
 
 def budget_key(budget: str, sets: Mapping[str, Any] = ()) -> str:

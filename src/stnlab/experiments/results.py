@@ -21,7 +21,7 @@ from typing import Any
 
 from stnlab.errors import StnlabError
 from stnlab.experiments.tables import BUDGET_ORDER, PaperTable
-from stnlab.train.checkpoint import atomic_write_text, write_json
+from stnlab.io import write_json, write_text
 
 SMALL_FILES = ("config.json", "metrics.jsonl", "eval.json", "cell.json")
 
@@ -140,7 +140,7 @@ def write_table_results(table: PaperTable, results: str | Path) -> dict[str, Any
             "cells": entries}
     Path(results).mkdir(parents=True, exist_ok=True)
     write_json(Path(results) / f"{table.name}.json", data)
-    atomic_write_text(Path(results) / f"{table.name}.md", format_results_markdown(table, entries) + "\n")
+    write_text(Path(results) / f"{table.name}.md", format_results_markdown(table, entries) + "\n")
     return data
 
 
@@ -167,5 +167,5 @@ def update_readme(readme: str | Path, tables: Mapping[str, PaperTable], results:
     tail = rest.split(README_END, 1)[1]
     new = head + readme_block(tables, results) + tail
     if new != text:
-        atomic_write_text(path, new)
+        write_text(path, new)
     return new != text

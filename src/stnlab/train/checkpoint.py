@@ -22,11 +22,6 @@ FORMAT = "stnlab-checkpoint-v1"
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb")  # and st_grid_epoch*.png
 
 
-# the one atomic writer is stnlab.io; these names stay importable from here for existing callers
-atomic_write_text = io.write_text
-write_json = io.write_json
-
-
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` ``state`` (tagged with the format) to ``path`` atomically."""
     io.atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
@@ -115,7 +110,6 @@ def clear_run_folder(out: Path) -> None:
 
 __all__ = [
     "FORMAT",
-    "atomic_write_text",
     "check_model_matches",
     "clear_run_folder",
     "load_checkpoint",
@@ -124,5 +118,4 @@ __all__ = [
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
-    "write_json",
 ]
