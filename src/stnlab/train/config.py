@@ -26,7 +26,6 @@ from stnlab.train.precision import PRECISIONS
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
-MNIST_PROTOCOLS = ("mnist", "mnist-rot", "mnist-trans", "mnist-scale")
 
 
 @dataclass(frozen=True)
@@ -287,7 +286,6 @@ def load_config_json(path: Path) -> RunConfig:
 __all__ = [
     "DATASET_DEFAULTS",
     "KEYS",
-    "MNIST_PROTOCOLS",
     "RunConfig",
     "build_config",
     "load_config_json",

@@ -111,13 +111,5 @@ def gather_objects(d: Dist, obj: object) -> list[object]:
     return out
 
 
-def broadcast_error(d: Dist, message: str | None) -> str | None:
-    """Share rank ``r``'s error message (first non-None by rank) with every rank."""
-    if not d.enabled:
-        return message
-    msgs = gather_objects(d, message)
-    return next((m for m in msgs if m), None)  # type: ignore[return-value]
-
-
-__all__ = ["Dist", "all_sum", "any_rank", "barrier", "broadcast_error", "cpu_count", "gather_objects",
+__all__ = ["Dist", "all_sum", "any_rank", "barrier", "cpu_count", "gather_objects",
            "setup", "teardown"]
