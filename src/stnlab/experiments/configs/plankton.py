@@ -1,0 +1,58 @@
+"""PlanktonSet 1.0: feature-map ST against input ST (Finnveden, Jansson & Lindeberg, ICPR 2020, "Plankton").
+
+Command (``--cell STN-C2`` for one network)::
+
+    stnlab reproduce plankton --budget cpu
+    stnlab plankton-compensation --runs RUNS --budget cpu     # the rotation-compensation figure and JSON
+
+The paper's claims: "transforming the depth-2 feature maps still results in a higher classification error
+(22.3 %) than a similar network that transforms the input (21.5 %)", and "when transforming feature maps at
+depth 2, the localisation network *does* rotate them as if trying to achieve invariance; at depth 7 it
+entirely stops compensating".
+
+Which network is the "similar network that transforms the input"? The paper does not name it. STN-C2's
+loc-net reads the classifier's own depth-2 feature maps (the classifier's first two conv layers are its
+trunk); **STN-SL2** is the network with exactly that loc-net -- the same shared trunk, the same parameters --
+that warps the input instead, so the paper's 21.5 % is put beside STN-SL2. STN-DL2 (its own copy of the
+first two layers, more parameters) is run too, as the other reading.
+
+Budgets: ``paper`` = the data set defaults (100 epochs, batch 256, lr 0.01, momentum 0.9, weight decay 5e-4,
+loc-nets at lr x 0.1, fp32); ``cpu`` = 2 epochs at batch 64 in ``bf16`` (the largest budget of all five
+networks that fits about two hours of this 2-core CPU: ~40 img/s per core in bf16, 24,272 training images);
+``smoke`` = 2 steps (the test suite, on a tiny synthetic tree).
+
+Runtime here (2 CPU cores, torch 2.13.0, bf16, two runs side by side on one core each): about 10 minutes per
+epoch per network.
+
+Paper (test error %; the authors' own split and budget, not given in the paper):
+
+==========  =======
+network     error
+==========  =======
+CNN         -
+STN-C2      22.3
+STN-C7      -
+STN-SL2     21.5 (the "similar network that transforms the input"; see above)
+STN-DL2     -
+==========  =======
+"""
+
+from stnlab.experiments.tables import SMOKE, Budget, Cell, PaperTable, register_table
+
+_PAPER = {"CNN": None, "STN-C2": 22.3, "STN-C7": None, "STN-SL2": 21.5, "STN-DL2": None}
+
+TABLE = register_table(PaperTable(
+    name="plankton",
+    title="PlanktonSet 1.0: test error (%) of feature-map and input STs",
+    source="Finnveden, Jansson & Lindeberg, ICPR 2020",
+    rows=tuple(_PAPER),
+    columns=("error",),
+    cells=tuple(Cell(model, "error", model, "plankton", err) for model, err in _PAPER.items()),
+    doc=__doc__,
+    budgets={
+        "paper": Budget(seeds=1, note="the data set defaults: 100 epochs, batch 256, fp32"),
+        "cpu": Budget({"epochs": 2, "batch_size": 64, "precision": "bf16"}, seeds=1,
+                      note="2 epochs, batch 64, bf16, 1 seed"),
+        "smoke": SMOKE,
+    },
+))
