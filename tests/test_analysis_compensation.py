@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from stnlab.analysis import aligned_views, compensation, st_depths
+from stnlab.analysis import aligned_views, circular_correlation, compensation, st_depths
 from stnlab.errors import StnlabError
 from stnlab.geometry import rotation_matrix
 from stnlab.models import create_model
@@ -113,3 +113,27 @@ def test_plain_cnn_and_bad_values_are_rejected(digits):
         compensation(model, images[:4], labels[:4], kind="shear")
     with pytest.raises(StnlabError, match="st_index"):
         compensation(model, images[:4], labels[:4], st_index=3)
+
+
+def test_circular_correlation_sees_compensation_through_the_wrap():
+    applied = torch.arange(-180.0, 181.0, 30.0)  # V
+    offsets = torch.tensor([0.0, 170.0, -120.0])  # per-image canonical poses; 170 - applied wraps past 180
+    full = -applied[:, None] + offsets  # V x N: full compensation
+    wrapped = torch.remainder(full + 180.0, 360.0) - 180.0
+    assert circular_correlation(applied, wrapped) == pytest.approx(-1.0, abs=1e-9)
+    assert circular_correlation(applied, -wrapped) == pytest.approx(1.0, abs=1e-9)  # turning with the input
+    assert circular_correlation(applied, torch.full((13, 3), 42.0)) == 0.0  # a constant prediction explains nothing
+    noise = torch.rand(13, 400, generator=torch.Generator().manual_seed(0)) * 360 - 180
+    assert abs(circular_correlation(applied, noise)) < 0.1
+
+
+def test_circular_correlation_of_the_oracle_and_of_an_identity_st(digits):
+    images, labels = digits
+    ones = labels == 1
+    res = compensation(MomentOracle(), images[ones], labels[ones], values=[-60, -40, -20, 0, 20, 40, 60])
+    assert res.circ_corr == pytest.approx(-1.0, abs=0.05) and res.to_dict()["circ_corr"] == res.circ_corr
+    still = compensation(create_model("STN-C0", "mnist").eval(), images[:8], labels[:8], values=[-90, 0, 90])
+    assert still.circ_corr == pytest.approx(0.0, abs=1e-3)
+    shifts = compensation(create_model("STN-C0", "mnist").eval(), images[:4], labels[:4], kind="translation",
+                          values=[-2, 2])
+    assert shifts.circ_corr is None  # rotations only

@@ -29,7 +29,7 @@ def test_docstrings_hold_the_paper_numbers_and_command():
     for name, table in tables().items():
         assert f"stnlab reproduce {name}" in table.doc
         for cell in table.cells:
-            assert f"{cell.paper:.2f}" in table.doc, (name, cell.key)
+            assert cell.paper is None or f"{cell.paper:.2f}" in table.doc, (name, cell.key)
 
 
 def test_results_markdown_shows_mean_and_std_over_seeds_and_marks_budgets():

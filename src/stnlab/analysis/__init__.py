@@ -17,7 +17,13 @@ nothing here trains or loads runs (that is :mod:`stnlab.train`, used by the CLI)
 """
 
 from stnlab.analysis.alignment import AlignmentResult, align_maps, alignment_residual
-from stnlab.analysis.compensation import CompensationResult, aligned_views, compensation, st_depths
+from stnlab.analysis.compensation import (
+    CompensationResult,
+    aligned_views,
+    circular_correlation,
+    compensation,
+    st_depths,
+)
 from stnlab.analysis.filters import (
     FILTER_KINDS,
     conv_layer,
@@ -42,6 +48,7 @@ __all__ = [
     "align_maps",
     "aligned_views",
     "alignment_residual",
+    "circular_correlation",
     "compensation",
     "conv_layer",
     "feature_maps",

@@ -12,6 +12,9 @@ predicts ``A_h^-1`` composed with a per-image canonical pose ``C_i``, so its par
   (degrees for rotations), averaged over classes — small when every image of a class is brought to one
   pose; ``baseline_std`` is the same statistic with no compensation (the spread of the applied values).
   It includes the natural pose spread of a class: a perfect per-image aligner is not at 0.
+* **circular correlation** (rotations only; Jammalamadaka & SenGupta) of the predicted on the applied angle,
+  the prediction centred per image by its circular mean: ``-1`` = full compensation, ``0`` = none. Unlike the
+  slope it is not misled by a 360-degree wrap, so it is the statistic for applied angles over -180..180.
 
 Parameters describe what a matrix does to the *content*, in input coordinates: the angle it turns the
 content counter-clockwise (degrees), the log of its magnification, or its shift to the right in input
@@ -58,6 +61,7 @@ class CompensationResult:
     r2: float
     class_std: float
     baseline_std: float
+    circ_corr: float | None = None  # rotations only
 
     def to_dict(self) -> dict:
         """JSON-ready summary (per-value means and stds of the prediction, the statistics)."""
@@ -74,6 +78,7 @@ class CompensationResult:
             "r2": self.r2,
             "class_std": self.class_std,
             "baseline_std": self.baseline_std,
+            "circ_corr": self.circ_corr,
             "num_images": int(self.predicted.shape[1]),
         }
 
@@ -171,6 +176,7 @@ def compensation(
         r2,
         _class_std(x[:, None] + y, cls),
         _class_std(x[:, None].expand_as(y), cls),
+        circular_correlation(x, y) if kind == "rotation" else None,
     )
 
 
@@ -185,6 +191,23 @@ def _within_image_fit(x: Tensor, y: Tensor) -> tuple[float, float, float]:
     if ss_tot <= 1e-12 * max(1.0, float(y.pow(2).sum())):
         return slope, intercept, 0.0  # the prediction does not vary with the applied value: nothing explained
     return slope, intercept, float(1 - ss_res / ss_tot)
+
+
+def circular_correlation(applied_deg: Tensor, predicted_deg: Tensor) -> float:
+    """Circular correlation of ``predicted_deg`` (V x N) on ``applied_deg`` (V), in [-1, 1].
+
+    Both are centred on their circular means (the prediction per image, so a per-image canonical pose does
+    not count), then ``sum sin(a) sin(p) / sqrt(sum sin(a)^2 * sum sin(p)^2)`` over all values and images.
+    0 when the prediction does not vary (beyond float32 rounding).
+    """
+    a = torch.deg2rad(applied_deg.double())[:, None]  # V x 1
+    p = torch.deg2rad(predicted_deg.double())  # V x N
+    a = a - torch.atan2(torch.sin(a).mean(), torch.cos(a).mean())
+    p = p - torch.atan2(torch.sin(p).mean(0, keepdim=True), torch.cos(p).mean(0, keepdim=True))
+    sa, sp = torch.sin(a).expand_as(p), torch.sin(p)
+    if float(sp.pow(2).mean().sqrt()) < 1e-5 or float(sa.pow(2).mean()) == 0.0:
+        return 0.0  # the prediction does not vary beyond float32 rounding (1e-5 rad): nothing explained
+    return float((sa * sp).sum() / torch.sqrt(sa.pow(2).sum() * sp.pow(2).sum()))
 
 
 def _class_std(values: Tensor, classes: Tensor) -> float:

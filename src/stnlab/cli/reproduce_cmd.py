@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from stnlab.errors import StnlabError
 from stnlab.experiments import (
     aggregate,
     format_results_markdown,
@@ -16,6 +17,7 @@ from stnlab.experiments import (
 )
 from stnlab.experiments.canonical import canonical_report
 from stnlab.experiments.claims import write_claims
+from stnlab.experiments.plankton_study import plankton_report
 from stnlab.experiments.weights import export_weights
 from stnlab.train import parse_sets
 
@@ -59,16 +61,22 @@ def register(subparsers: Any) -> None:
     c.add_argument("--out", default=None, help="write here (default: RESULTS/CLAIMS.md)")
     c.set_defaults(func=run_claims)
 
-    q = subparsers.add_parser("canonical", help="do the trained MNIST-R STNs bring digits to one canonical pose?",
-                              description="Measure the rotation compensation of the trained MNIST-R STN-SL1, "
-                                          "STN-C0 and STN-C1 of 'stnlab reproduce mnist-rst' and write "
-                                          "RESULTS/mnist-compensation.json and RESULTS/figures/mnist-canonical.png.")
+    q = subparsers.add_parser("canonical", help="do the trained STNs undo the input's rotation (canonical pose)?",
+                              description="Measure the rotation compensation of a table's trained STNs. mnist-rst: "
+                                          "STN-SL1, STN-C0, STN-C1 -> RESULTS/mnist-compensation.json and "
+                                          "RESULTS/figures/mnist-canonical.png; plankton: STN-C2, STN-C7, "
+                                          "STN-SL2, STN-DL2 -> the 'compensation' section of "
+                                          "RESULTS/plankton.json and RESULTS/figures/plankton-compensation.png.")
+    q.add_argument("--table", default="mnist-rst", choices=("mnist-rst", "plankton"),
+                   help="which table's runs (default: mnist-rst)")
     q.add_argument("--runs", default="runs", help="folder of the run folders (default: runs)")
     q.add_argument("--results", default="results", help="the results folder (default: results)")
-    q.add_argument("--budget", default="paper", help="the budget folder of the runs (default: paper)")
+    q.add_argument("--budget", default=None, help="the budget folder of the runs (default: paper for mnist-rst, "
+                                                  "cpu for plankton)")
     q.add_argument("--seed", type=int, default=0, help="which seed's runs (default: 0)")
-    q.add_argument("--images", type=int, default=200, help="test digits (default: 200)")
+    q.add_argument("--images", type=int, default=None, help="test images (default: 200 MNIST, 300 plankton)")
     q.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
+    q.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
     q.set_defaults(func=run_canonical)
 
     w = subparsers.add_parser("export-weights", help="ship a trained run's weights with the package (developers)",
@@ -116,12 +124,22 @@ def run_claims(args: argparse.Namespace) -> int:
 
 
 def run_canonical(args: argparse.Namespace) -> int:
-    """Write the compensation JSON and the canonical-pose figure; print the slopes."""
-    data = canonical_report(args.runs, args.results, budget=args.budget, seed=args.seed, images=args.images,
-                            root=args.data_root)
+    """Write the compensation JSON and figure of a table's trained STNs; print the statistics."""
+    if args.images is not None and args.images < 1:
+        raise StnlabError(f"--images must be >= 1, got {args.images}")
+    if args.table == "plankton":
+        data = plankton_report(args.runs, args.results, budget=args.budget or "cpu", seed=args.seed,
+                               images=args.images or 300, root=args.data_root, cache_dir=args.cache_dir)
+        wrote = f"{args.results}/plankton.json and {args.results}/figures/plankton-compensation.png"
+    else:
+        data = canonical_report(args.runs, args.results, budget=args.budget or "paper", seed=args.seed,
+                                images=args.images or 200, root=args.data_root)
+        wrote = f"{args.results}/mnist-compensation.json and {args.results}/figures/mnist-canonical.png"
     for row in data["models"]:
-        print(f"{row['model']}: slope {row['slope']:+.3f}, r2 {row['r2']:.2f}, class std {row['class_std']:.1f} deg")
-    print(f"wrote {args.results}/mnist-compensation.json and {args.results}/figures/mnist-canonical.png")
+        circ = "" if row.get("circ_corr") is None else f", circular corr. {row['circ_corr']:+.3f}"
+        print(f"{row['model']}: slope {row['slope']:+.3f}, r2 {row['r2']:.2f}{circ}, "
+              f"class std {row['class_std']:.1f} deg")
+    print(f"wrote {wrote}")
     return 0
 
 

@@ -3,7 +3,7 @@
 Command (``--cell STN-C2`` for one network)::
 
     stnlab reproduce plankton --budget cpu
-    stnlab plankton-compensation --runs RUNS --budget cpu     # the rotation-compensation figure and JSON
+    stnlab canonical --table plankton --runs RUNS --budget cpu   # the rotation-compensation figure and JSON
 
 The paper's claims: "transforming the depth-2 feature maps still results in a higher classification error
 (22.3 %) than a similar network that transforms the input (21.5 %)", and "when transforming feature maps at
@@ -30,9 +30,9 @@ Paper (test error %; the authors' own split and budget, not given in the paper):
 network     error
 ==========  =======
 CNN         -
-STN-C2      22.3
+STN-C2      22.30
 STN-C7      -
-STN-SL2     21.5 (the "similar network that transforms the input"; see above)
+STN-SL2     21.50 (the "similar network that transforms the input"; see above)
 STN-DL2     -
 ==========  =======
 """

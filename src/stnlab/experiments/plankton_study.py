@@ -1,0 +1,116 @@
+"""Plankton: does a feature-map ST at depth 2 (and 7) rotate as if compensating the input's rotation?
+
+For the trained runs of ``plankton`` (one seed, one budget), :func:`plankton_report` rotates test images by
+-180..180 degrees and measures, with :func:`stnlab.analysis.compensation`, the rotation each ST applies,
+mapped back to input coordinates for the feature-map STs (``L_X M L_X^-1``): the within-image slope of the
+applied on the input's angle (-1 = full compensation, 0 = none) and the circular correlation (the same
+sign convention; not misled by the 360-degree wrap). It writes the numbers into ``<results>/plankton.json``
+(key ``compensation``, kept when the table's errors are regenerated) and the figure
+``<results>/figures/plankton-compensation.png``. Command:
+``stnlab canonical --table plankton --runs RUNS --budget cpu``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from stnlab.analysis.compensation import CompensationResult, compensation  # noqa: E402
+from stnlab.data import make_source  # noqa: E402
+from stnlab.errors import StnlabError  # noqa: E402
+from stnlab.experiments.reproduce import run_dir  # noqa: E402
+from stnlab.experiments.results import write_table_results  # noqa: E402
+from stnlab.experiments.tables import get_table  # noqa: E402
+from stnlab.io import atomic_write, write_json  # noqa: E402
+from stnlab.train import load_run  # noqa: E402
+
+MODELS = ("STN-C2", "STN-C7", "STN-SL2", "STN-DL2")
+REQUIRED = ("STN-C2", "STN-C7")
+ANGLES = [float(a) for a in range(-180, 181, 30)]
+WHAT = {"STN-C2": "feature maps, depth 2", "STN-C7": "feature maps, depth 7", "STN-SL2": "input (shared trunk)",
+        "STN-DL2": "input (own trunk)"}
+
+
+def test_images(n: int, seed: int, root: str | Path | None = None,
+                cache_dir: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` test images of the plankton split (shuffled with ``seed``, so across classes) and their labels."""
+    source = make_source("plankton", "test", root=root, cache_dir=cache_dir, seed=seed)
+    batch = next(iter(source.batches(min(n, source.num_samples), shuffle=True, epoch=0)))
+    return batch.images, batch.labels
+
+
+def _trained(runs: str | Path, budget: str, seed: int) -> dict[str, tuple[Path, Any]]:
+    """The trained STNs of the plankton table found under ``runs``; an error when C2 or C7 is missing."""
+    table = get_table("plankton")
+    found = {}
+    for name in MODELS:
+        folder = run_dir(table, table.cell(name, "error"), runs, budget, seed)
+        if (folder / "best.pt").is_file():
+            found[name] = (folder, load_run(folder)[0])
+        elif name in REQUIRED:
+            raise StnlabError(f"no trained {name} run in {folder}; run `stnlab reproduce plankton --cell {name} "
+                              f"--budget {budget}` first")
+    return found
+
+
+def _figure(results: dict[str, CompensationResult], title: str) -> Any:
+    """Applied vs input angle per model: per-image points, the circular mean, the full-compensation line."""
+    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 4.0), sharey=True, squeeze=False)
+    for ax, (name, res) in zip(axes[0], results.items()):
+        x = res.applied.numpy()
+        pred = torch.remainder(res.predicted + 180.0, 360.0) - 180.0  # V x N, wrapped to [-180, 180)
+        for j in range(min(pred.shape[1], 60)):
+            ax.plot(x, pred[:, j].numpy(), ".", color="tab:blue", alpha=0.15, ms=3)
+        rad = torch.deg2rad(res.predicted)
+        mean = torch.rad2deg(torch.atan2(torch.sin(rad).mean(1), torch.cos(rad).mean(1)))
+        ax.plot(x, mean.numpy(), "o-", color="tab:red", label="circular mean over images")
+        ax.plot([-180, 180], [180, -180], "k--", lw=0.8, label="full compensation")
+        ax.axhline(0, color="grey", lw=0.8, label="no compensation")
+        ax.set_title(f"{name} ({WHAT[name]})\nslope {res.slope:+.2f}, circ. corr. {res.circ_corr:+.2f}", fontsize=9)
+        ax.set_xlabel("rotation of the input image (degrees)")
+        ax.set_xlim(-190, 190), ax.set_ylim(-190, 190)
+    axes[0][0].set_ylabel("rotation the ST applies, in input coordinates (degrees)")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plankton_report(runs: str | Path, results: str | Path, *, budget: str = "cpu", seed: int = 0,
+                    images: int = 300, root: str | Path | None = None,
+                    cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Measure the rotation compensation of the trained plankton STNs; write the JSON and the figure."""
+    found = _trained(runs, budget, seed)
+    x, y = test_images(images, seed, root, cache_dir)
+    comp = {name: compensation(model, x, y, kind="rotation", values=ANGLES) for name, (_, model) in found.items()}
+    rows = [{"model": name, "acts_on": WHAT[name], "run": str(folder), "budget": budget, "seed": seed,
+             "slope": comp[name].slope, "r2": comp[name].r2, "circ_corr": comp[name].circ_corr,
+             "class_std": comp[name].class_std, "baseline_std": comp[name].baseline_std,
+             "applied": comp[name].applied.tolist(), "predicted_mean": comp[name].predicted.mean(1).tolist(),
+             "error_by_angle": comp[name].error.tolist()}
+            for name, (folder, _) in found.items()]
+    section = {"images": int(x.shape[0]), "angles": ANGLES, "models": rows,
+               "note": "test images rotated by each angle; slope of the ST's rotation (input coordinates) on the "
+                       "input's within each image and circular correlation: -1 = full compensation, 0 = none"}
+    out = Path(results)
+    path = out / "plankton.json"
+    data = json.loads(path.read_text()) if path.is_file() else {"table": "plankton"}
+    data["compensation"] = section
+    write_json(path, data)
+    write_table_results(get_table("plankton"), out)  # the .md gets the compensation table too
+    fig = _figure(comp, f"PlanktonSet test images, {budget} budget, seed {seed}: does the ST undo the input's "
+                        f"rotation? ({x.shape[0]} images)")
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write(out / "figures" / "plankton-compensation.png", lambda tmp: fig.savefig(tmp, dpi=100,
+                                                                                             format="png"))
+    finally:
+        plt.close(fig)
+    return section

@@ -1,0 +1,67 @@
+"""The plankton table end to end on a tiny synthetic PlanktonSet tree: smoke budget, compensation report."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stnlab.cli import main
+from stnlab.experiments import get_table, write_table_results
+
+
+def _blob(rng: np.random.Generator, cls: int) -> bytes:
+    """A JPEG of a dark elongated blob on white paper, its shape depending on the class."""
+    h, w = rng.integers(40, 120, size=2)
+    yy, xx = np.mgrid[:h, :w]
+    a, b = (0.4, 0.15) if cls == 0 else (0.2, 0.2) if cls == 1 else (0.35, 0.05)
+    ink = ((yy / h - 0.5) / a) ** 2 + ((xx / w - 0.5) / b) ** 2 < 1
+    buf = io.BytesIO()
+    Image.fromarray(np.where(ink, 30, 240).astype(np.uint8)).convert("RGB").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    """Three classes of 12 images each (1 test, 1 val, 10 train per class)."""
+    root = tmp_path_factory.mktemp("plankton-root")
+    rng = np.random.default_rng(0)
+    for cls, name in enumerate(("acantharia", "copepod", "diatom")):
+        folder = root / "plankton" / "train" / name
+        folder.mkdir(parents=True)
+        for i in range(12):
+            (folder / f"{i}.jpg").write_bytes(_blob(rng, cls))
+    return root
+
+
+def test_reproduce_plankton_smoke_and_its_compensation_report(tiny_root, tmp_path, capsys):
+    dirs = ["--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"), "--data-root",
+            str(tiny_root), "--cache-dir", str(tmp_path / "cache")]
+    assert main(["reproduce", "plankton", "--budget", "smoke", "--no-progress", *dirs]) == 0
+    data = json.loads((tmp_path / "results" / "plankton.json").read_text())
+    assert [c["row"] for c in data["cells"]] == ["CNN", "STN-C2", "STN-C7", "STN-SL2", "STN-DL2"]
+    assert all(c["budget"] == "smoke" and len(c["errors"]) == 1 and 0 <= c["mean"] <= 100 for c in data["cells"])
+    assert {c["row"]: c["paper"] for c in data["cells"]}["STN-C2"] == 22.3
+    capsys.readouterr()
+    assert main(["canonical", "--table", "plankton", "--budget", "smoke", "--images", "3", *dirs]) == 0
+    assert "STN-C7: slope" in capsys.readouterr().out
+    comp = json.loads((tmp_path / "results" / "plankton.json").read_text())["compensation"]
+    assert [r["model"] for r in comp["models"]] == ["STN-C2", "STN-C7", "STN-SL2", "STN-DL2"]
+    assert comp["angles"][0] == -180 and comp["angles"][-1] == 180 and comp["images"] == 3
+    assert all(-1 <= r["circ_corr"] <= 1 and len(r["predicted_mean"]) == 13 for r in comp["models"])
+    assert (tmp_path / "results" / "figures" / "plankton-compensation.png").stat().st_size > 20_000
+    # regenerating the table's errors keeps the compensation section, and the .md shows it
+    write_table_results(get_table("plankton"), tmp_path / "results")
+    again = json.loads((tmp_path / "results" / "plankton.json").read_text())
+    assert again["compensation"] == comp
+    assert "Rotation compensation" in (tmp_path / "results" / "plankton.md").read_text()
+
+
+def test_plankton_report_needs_the_feature_map_runs(tiny_root, tmp_path):
+    assert main(["canonical", "--table", "plankton", "--runs", str(tmp_path / "none"), "--results",
+                 str(tmp_path / "r"), "--data-root", str(tiny_root)]) == 2
+    assert not (tmp_path / "r").exists()
+    assert main(["canonical", "--images", "0", "--runs", str(tmp_path / "none")]) == 2
