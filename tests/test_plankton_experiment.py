@@ -11,6 +11,7 @@ from PIL import Image
 
 from stnlab.cli import main
 from stnlab.experiments import get_table, write_table_results
+from stnlab.experiments.claims import CLAIMS, format_claims
 
 
 def _blob(rng: np.random.Generator, cls: int) -> bytes:
@@ -58,6 +59,21 @@ def test_reproduce_plankton_smoke_and_its_compensation_report(tiny_root, tmp_pat
     again = json.loads((tmp_path / "results" / "plankton.json").read_text())
     assert again["compensation"] == comp
     assert "Rotation compensation" in (tmp_path / "results" / "plankton.md").read_text()
+    rows = [line for line in format_claims(tmp_path / "results").splitlines() if line.startswith("| P-")]
+    assert len(rows) == 2 and not any("not run here" in r for r in rows) and all("smoke" in r for r in rows)
+
+
+def _weigh(key: str, results):
+    return next(c for c in CLAIMS if c.key == key).weigh(results)
+
+
+@pytest.mark.parametrize("c2,c7,verdict", [(-0.8, 0.02, "reproduced"), (-0.8, -0.7, "partly"),
+                                           (0.01, 0.02, "partly"), (0.3, 0.6, "not reproduced")])
+def test_compensation_claim_verdicts(tmp_path, c2, c7, verdict):
+    rows = [{"model": m, "circ_corr": c, "slope": c, "budget": "cpu"} for m, c in (("STN-C2", c2), ("STN-C7", c7))]
+    (tmp_path / "plankton.json").write_text(json.dumps({"compensation": {"models": rows}}))
+    assert _weigh("P-comp", tmp_path).verdict == verdict
+    assert _weigh("P-error", tmp_path).verdict == "not run here"  # no run files
 
 
 def test_plankton_report_needs_the_feature_map_runs(tiny_root, tmp_path):

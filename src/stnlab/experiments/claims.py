@@ -155,13 +155,49 @@ def _compensation(results: Path) -> Evidence:
     return Evidence("reproduced" if ok else "partly" if partly else "not reproduced", text)
 
 
+def _plankton_error(results: Path) -> Evidence:
+    entries = aggregate(get_table("plankton"), results)
+    got = {row: best_entry(entries, row, "error") for row in ("STN-C2", "STN-SL2", "STN-DL2", "CNN")}
+    c2 = got["STN-C2"]
+    inputs = {r: e for r, e in got.items() if r in ("STN-SL2", "STN-DL2") and e is not None}
+    if c2 is None or not inputs:
+        return Evidence("not run here", PLANKTON)
+    text = ", ".join(f"{r} {_describe(e)}" for r, e in got.items() if e is not None) + " (`results/plankton.json`)"
+    better = [r for r, e in inputs.items() if e["mean"] < c2["mean"]]
+    at_paper = all(e["budget"] == "paper" for e in (c2, *inputs.values()))
+    text += f"; transforming the input beats STN-C2 for {', '.join(better) or 'none'} of {', '.join(inputs)}"
+    if not at_paper:
+        text += " — not at the paper budget, so the errors are far above the paper's and the ordering is weak evidence"
+    verdict = ("reproduced" if at_paper else "partly") if len(better) == len(inputs) else \
+        "partly" if better else "not reproduced"
+    return Evidence(verdict, text)
+
+
+def _plankton_compensation(results: Path) -> Evidence:
+    data = _json(results / "plankton.json")
+    section = None if data is None else data.get("compensation")
+    if not section:
+        return Evidence("not run here", "no compensation section in `results/plankton.json` yet (`stnlab canonical "
+                                        "--table plankton`)")
+    rows = {r["model"]: r for r in section["models"]}
+    c2, c7 = rows["STN-C2"], rows["STN-C7"]
+    text = "; ".join(f"{m}: circular corr. {r['circ_corr']:+.2f}, slope {r['slope']:+.2f} ({r['budget']})"
+                     for m, r in rows.items())
+    text += " (`results/plankton.json`, `results/figures/plankton-compensation.png`; -1 = full compensation)"
+    c2_comp, c7_none = c2["circ_corr"] <= -0.3, abs(c7["circ_corr"]) < 0.15
+    verdict = "reproduced" if c2_comp and c7_none else "partly" if c2_comp or c7_none else "not reproduced"
+    if not c2_comp:
+        text += "; the depth-2 loc-net does not (yet) rotate against the input at this budget"
+    return Evidence(verdict, text)
+
+
 def _not_here(why: str) -> Callable[[Path], Evidence]:
     return lambda results: Evidence("not run here", why)
 
 
 NO_SVHN = "SVHN cannot be downloaded on the development machines (no internet); the loader is tested on " \
           "synthetic files; `stnlab reproduce svhn-depth` / `svhn-iterative` run it where the data is"
-PLANKTON = "plankton training has not been run yet (issue: plankton at the cpu budget)"
+PLANKTON = "no committed plankton results yet (`stnlab reproduce plankton --budget cpu`)"
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("T1", JANSSON, "One conv layer: a spatial transform T_g of the feature maps undoes T_h of the input only "
@@ -187,9 +223,9 @@ CLAIMS: tuple[Claim, ...] = (
           "(SL8 3.26 %), not when transforming feature maps (C8 4.00 %).", _not_here(NO_SVHN)),
     Claim("S-iter", FINNVEDEN, "SVHN: iterative STN-SL0123 (3.49 %) beats STN-C0123 (3.61 %).", _not_here(NO_SVHN)),
     Claim("P-error", FINNVEDEN, "Plankton: an ST on depth-2 feature maps errs more (22.3 %) than a similar network "
-          "that transforms the input (21.5 %).", _not_here(PLANKTON)),
+          "that transforms the input (21.5 %).", _plankton_error),
     Claim("P-comp", FINNVEDEN, "Plankton: the depth-2 feature-map ST rotates as if compensating; at depth 7 it stops "
-          "compensating.", _not_here(PLANKTON)),
+          "compensating.", _plankton_compensation),
 )
 
 
