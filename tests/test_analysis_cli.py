@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers import cli_error
 from stnlab.cli import main
@@ -80,3 +82,17 @@ def test_user_mistakes_exit_2_without_output(tmp_path, data_root, capsys):
     assert "--images must be" in cli_error(capsys, "analyze", "filters", "--out", out, "--images", "1")
     assert "--size in 3..28" in cli_error(capsys, "analyze", "filters", "--out", out, "--size", "40", *QUICK)
     assert not out.exists()
+
+
+def test_a_gpu_trained_run_is_analysed_on_the_cpu(run_dir, tmp_path, capsys):
+    copy = tmp_path / "gpu-run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("analysis", "figs"))
+    cfg = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**cfg, "device": "cuda"}))
+    argv = ["analyze", "compensation", str(copy), "--values", "-30", "30", "--images", "4", "--no-progress"]
+    assert main([*argv, "--device", "cpu"]) == 0 and main([*argv, "--device", "auto"]) == 0
+    assert json.loads((copy / "analysis" / "compensation_rotation.json").read_text())["model"] == "STN-C0"
+    if not torch.cuda.is_available():
+        shutil.rmtree(copy / "analysis")
+        assert "no CUDA GPU" in cli_error(capsys, *argv, "--device", "cuda")
+        assert not (copy / "analysis").exists()

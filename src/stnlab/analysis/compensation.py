@@ -113,22 +113,24 @@ def transformed_predictions(
     model: nn.Module, images: Tensor, tf: InputTransform, st_index: int, batch_size: int = 256
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run ``model`` (in eval mode; each module's mode is restored) on ``T_h images``: ``(transformed images,
-    ST matrix in input coordinates, logits)``."""
+    ST matrix in input coordinates, logits)``. The model runs on the device of its parameters (the images are
+    moved there chunk by chunk); the results come back on the CPU."""
     depths = st_depths(model)
     if not 0 <= st_index < len(depths):
         raise StnlabError(f"st_index {st_index} out of range; this model has {len(depths)} ST(s)")
     geo = layer_geometries(stages_of(model), images.shape[1:])[depths[st_index]]
-    a_h_out_to_in = tf.matrix(images.shape[-1])
-    layer_to_input = geo.to_input()
+    device = next(model.parameters()).device
+    a_h_out_to_in = tf.matrix(images.shape[-1]).to(device)
+    layer_to_input = geo.to_input().to(device)
     xs, mats, logits = [], [], []
     with torch.no_grad(), eval_mode(model):
         for chunk in images.split(batch_size):
-            x = warp(chunk, a_h_out_to_in.expand(chunk.shape[0], 3, 3))
+            x = warp(chunk.to(device), a_h_out_to_in.expand(chunk.shape[0], 3, 3))
             out, st_out_to_in = model(x, return_transforms=True)  # one matrix per ST, in its layer's coordinates
-            xs.append(x)
+            xs.append(x.cpu())
             # the ST's sampling matrix in input coordinates: L_X M L_X^-1
-            mats.append(layer_to_input @ st_out_to_in[st_index] @ torch.linalg.inv(layer_to_input))
-            logits.append(out)
+            mats.append((layer_to_input @ st_out_to_in[st_index].float() @ torch.linalg.inv(layer_to_input)).cpu())
+            logits.append(out.float().cpu())
     return torch.cat(xs), torch.cat(mats), torch.cat(logits)
 
 

@@ -133,7 +133,8 @@ def layer_geometries(stages: Sequence[nn.Module], image_shape: Sequence[int]) ->
         raise StnlabError(f"the alignment analysis needs square images, got {h}x{w}; crop or pad them")
     geos = [LayerGeometry(0, h, c, 1.0, 1.0, 0.0)]
     start, jump = 0.0, 1.0
-    x = torch.zeros(1, c, h, w)
+    params = [p for stage in stages for p in stage.parameters()]
+    x = torch.zeros(1, c, h, w, device=params[0].device if params else None)  # the dry run, where the stages are
     with torch.no_grad():
         for k, stage in enumerate(stages, start=1):
             with eval_mode(stage):

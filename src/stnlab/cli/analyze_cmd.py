@@ -131,6 +131,9 @@ def register(subparsers: Any) -> None:
             help="applied values: degrees, scale factors or pixels (default: a grid per kind)",
         )
         c.add_argument("--st-index", type=int, default=0, help="which ST of the model (default: 0, the first)")
+        c.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="where the trained model runs (default: auto = a GPU if one is visible); a run "
+                            "trained on a GPU is analysed on a CPU-only machine with cpu or auto")
         _common(c, "output folder (default: RUN_DIR/analysis)")
         if name == "figures":
             _align_args(c)
@@ -269,6 +272,13 @@ def _load(run_dir: str, which: str) -> tuple[torch.nn.Module, Any]:
     return load_run(run_dir, which)
 
 
+def _device(name: str) -> torch.device:
+    """``auto``: a GPU when PyTorch sees one, else the CPU; ``cuda`` without a GPU is a one-line error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise StnlabError("--device cuda: no CUDA GPU is visible to PyTorch here; use --device cpu (or auto)")
+    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
+
+
 def _run_title(cfg: Any, args: argparse.Namespace) -> str:
     """``MODEL on DATASET (run DIR, CHECKPOINT checkpoint)``: the first line of a trained run's figures."""
     return f"{cfg.model} on {cfg.dataset} (run {Path(args.run_dir).name}, {args.checkpoint} checkpoint)"
@@ -279,7 +289,8 @@ def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
 
     if args.out is not None:
         check_creatable(args.out, "--out")  # before the run and the data are loaded
-    model, cfg = _load(args.run_dir, args.checkpoint)
+    model, cfg = _load(args.run_dir, args.checkpoint)  # on the CPU, wherever it was trained
+    model.to(_device(args.device))
     images, labels = _images(args, cfg.dataset, _run_spec(args, cfg).image_size, cfg.data_options())
     out = _out(args, Path(args.run_dir) / "analysis")  # only once the run and the data are known good
     res = compensation(
@@ -317,6 +328,7 @@ def run_figures(args: argparse.Namespace) -> int:
     shown, aligned = aligned_views(model, images[:6], args.kind, grid_values, args.st_index)
     plot_st_grid(shown, aligned, grid_values, out / f"st_grid_{args.kind}.png", args.kind, _run_title(cfg, args))
     print(f"wrote st_grid_{args.kind}.png to {out}")
+    model.cpu()  # the alignment optimiser runs on the CPU
     _alignment(args, model, cfg.dataset, _run_spec(args, cfg).image_size, out, f"{_run_title(cfg, args)}, its CNN",
                cfg.data_options())
     return 0
