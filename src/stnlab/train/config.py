@@ -46,7 +46,7 @@ class RunConfig:
     ST diagnostics (docs/training.md): ``st_warn_after`` consecutive validations before an ST is reported
     as not moving / collapsing; ``st_identity_weight`` > 0 adds ``weight * ||M - I||^2`` per ST to the loss;
     ``st_log_scale_bound`` > 0 adds ``relu(|log-scale| - bound)^2`` per ST (a soft bound on the zoom);
-    ``st_grid_every`` > 0 writes ``st_grid_epochNNN.png`` every that many epochs (0: never).
+    ``st_grid_every`` > 0 writes ``st_grid_epochNNN.png`` every that many epochs and at the last step (0: never).
     ``dataset`` is a built-in name or ``folder:PATH`` / ``idx:PATH`` / ``npz:FILE``; ``protocol``
     (none = null, rotation, scale, translation), ``image_size`` (resize to N x N) and ``strict`` (refuse
     unreadable image files) select its variant (:func:`stnlab.data.make_source`).
@@ -89,7 +89,7 @@ class RunConfig:
     st_warn_after: int = 3
     st_identity_weight: float = 0.0
     st_log_scale_bound: float = 0.0
-    st_grid_every: int = 1
+    st_grid_every: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
