@@ -135,6 +135,10 @@ def test_splits_are_stratified_disjoint_and_complete(real):
     expected = np.maximum(1, np.round(0.1 * total))
     assert np.array_equal(per_class["val"], expected) and np.array_equal(per_class["test"], expected)
     assert sizes == {"train": 24272, "val": 3032, "test": 3032}
+    # val/test come in a fixed mixed order: their first samples (val_samples, eval_samples) span the classes
+    assert len(np.unique(real.labels[splits["val"][:100].numpy()])) >= 40
+    assert torch.equal(splits["test"], split_indices(real.labels, real.classes)["test"])  # fixed, not random
+    assert torch.equal(splits["train"], splits["train"].sort().values)
 
 
 def test_batches_val_plain_and_train_augmented_by_the_returned_matrix(plankton_root):

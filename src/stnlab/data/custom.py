@@ -305,7 +305,8 @@ def load_custom(kind: str, path: Path, *, image_size: int | None = None, strict:
 
 
 def custom_splits(arrays: CustomArrays) -> dict[str, Tensor]:
-    """Indices (sorted int64) of train/val/test: the given splits, the missing ones carved from train."""
+    """Indices (int64) of train/val/test: the given splits, the missing ones carved from train (in the
+    mixed order of :func:`~stnlab.data.plankton.split_indices`)."""
     codes, labels = arrays.splits, arrays.labels
     given = [s for s, c in SPLIT_CODE.items() if (codes == c).any()]
     if not given:

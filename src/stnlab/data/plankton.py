@@ -170,7 +170,8 @@ def load_plankton(
 
 def split_indices(labels: np.ndarray, classes: list[str], *, salt: str = "plankton-split",
                   holdout: tuple[str, ...] = ("test", "val")) -> dict[str, Tensor]:
-    """Stratified train/val/test indices (sorted int64) into the decoded array.
+    """Stratified train/val/test indices (int64) into the decoded array: train sorted, val/test in a fixed
+    mixed order.
 
     Per class, a fixed permutation (key ``make_key(salt, SPLIT_SEED, class name)``) puts ``round(10%)``
     of the images (at least 1, for classes of >= 3 images) into each split of ``holdout``, the rest into
@@ -187,7 +188,12 @@ def split_indices(labels: np.ndarray, classes: list[str], *, salt: str = "plankt
         out["test"].append(members[:n_test])
         out["val"].append(members[n_test : n_test + n_val])
         out["train"].append(members[n_test + n_val :])
-    return {k: torch.cat(v).sort().values for k, v in out.items()}
+    # train in file order (its batches are shuffled anyway); val/test in a fixed mixed order, so that their
+    # first N samples (``val_samples``, a budget's ``eval_samples``, an ST grid's images) span the classes
+    splits = {k: torch.cat(v).sort().values for k, v in out.items()}
+    for k in ("val", "test"):
+        splits[k] = splits[k][permutation(make_key(salt + "-order", SPLIT_SEED, k), len(splits[k]))]
+    return splits
 
 
 def augmentation(key: int, index: Tensor) -> dict[str, Tensor]:
