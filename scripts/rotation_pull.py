@@ -18,5 +18,7 @@ out = {"images": 500, "split": "mnist val (upright digits, then rotated)", "angl
 for run in sys.argv[1:]:
     model, cfg = load_run(run, "last")
     pull = rotation_pull(model, b.images, b.labels, angles)
-    out["runs"][run.rstrip("/").split("/")[-1]] = [round(v, 4) for v in pull.tolist()]
+    parts = run.rstrip("/").split("/")
+    name = "/".join(parts[-4:]) if parts[-1].startswith("seed") else parts[-1]  # budget/dataset/model/seedK
+    out["runs"][name] = [round(v, 4) for v in pull.tolist()]
 print(json.dumps(out, indent=1))
