@@ -67,9 +67,25 @@ def test_fast_conv_gradcheck_and_fallbacks():
     x = torch.rand(2, 1, 8, 8)
     assert not conv._fast_ok(x)  # no input gradient wanted: plain conv
     assert conv._fast_ok(x.requires_grad_())
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not conv._fast_ok(x)
     assert not FastInputGradConv2d(1, 4, 3, stride=2)._fast_ok(x)
+
+
+def test_fast_conv_under_bf16_autocast_matches_the_plain_conv():
+    torch.manual_seed(0)
+    conv = FastInputGradConv2d(1, 16, 9, padding=4)
+    x = torch.rand(8, 1, 28, 28)
+    results = []
+    for fast in (True, False):
+        xx = x.clone().requires_grad_()
+        conv.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(xx) if fast else torch.nn.Conv2d.forward(conv, xx)
+        assert y.dtype == torch.bfloat16
+        (y.float() ** 2).mean().backward()
+        results.append((y.detach().float(), xx.grad, conv.weight.grad.clone(), conv.bias.grad.clone()))
+    for a, b in zip(*results):
+        assert a.dtype == b.dtype == torch.float32  # gradients reach the fp32 input and parameters in fp32
+        assert float((a - b).abs().max()) <= 0.02 * float(b.abs().max()), "bf16 fast path differs from oneDNN"
 
 
 def test_warp_projective_flag_is_static_and_exact_for_affine():
