@@ -60,15 +60,17 @@ def test_names_for_ten_stage_plankton():
     assert list(model.feature_sts) == ["1", "2"]
 
 
-def test_plankton_layers_start_he_initialised_also_in_a_fresh_dl_trunk():
-    """PyTorch's default init leaves the 13-layer plankton network with no signal at the logits."""
+@pytest.mark.parametrize("dataset,shape,slope,conv2_fan_in", [("plankton", (6, 1, 95, 95), 1 / 3, 32 * 9)])
+def test_deep_backbones_start_he_initialised_also_in_a_fresh_dl_trunk(dataset, shape, slope, conv2_fan_in):
+    """PyTorch's default init leaves the deep plankton network with no signal at the logits (~2e-6)."""
     torch.manual_seed(0)
-    cnn = create_model("CNN", "plankton").eval()
-    x = torch.rand(6, 1, 95, 95) * 0.5
-    assert float(cnn(x).std(0).mean()) > 0.01  # default init: ~2e-6
-    dl2 = create_model("STN-DL2", "plankton")
+    cnn = create_model("CNN", dataset).eval()
+    with torch.no_grad():
+        logits = cnn(torch.rand(*shape) * 0.5)
+    assert float(logits.std(0).mean()) > 0.01
+    dl2 = create_model("STN-DL2", dataset)
     convs = [dl2.backbone.stages[1][0], dl2.input_st.loc_nets[0].trunk[1][0]]  # conv 2 and the trunk's fresh copy
     assert not torch.equal(convs[0].weight, convs[1].weight)  # re-drawn, not shared
-    he_std = (2 / (1 + (1 / 3) ** 2) / (32 * 9)) ** 0.5
+    he_std = (2 / (1 + slope**2) / conv2_fan_in) ** 0.5
     for conv in convs:
         assert abs(float(conv.weight.std()) / he_std - 1) < 0.05 and float(conv.bias.abs().max()) == 0.0

@@ -20,33 +20,11 @@ from torch import nn
 
 from stnlab.data import DataSpec
 from stnlab.models.registry import register_backbone
-from stnlab.nn import Backbone
+from stnlab.nn import Backbone, HeConv2d, HeLinear
 
 WIDTHS = (32, 32, 64, 64, 128, 128, 128, 256, 256, 256)
 POOL_AFTER = (2, 4, 7, 10)
 SLOPE = 1 / 3
-
-
-def _he_init(layer: nn.Conv2d | nn.Linear) -> None:
-    nn.init.kaiming_normal_(layer.weight, a=SLOPE, nonlinearity="leaky_relu")
-    if layer.bias is not None:
-        nn.init.zeros_(layer.bias)
-
-
-class HeConv2d(nn.Conv2d):
-    """``nn.Conv2d`` initialised He-normal for LeakyReLU(1/3) (see the module docstring)."""
-
-    def reset_parameters(self) -> None:
-        """He-normal weights, zero bias."""
-        _he_init(self)
-
-
-class HeLinear(nn.Linear):
-    """``nn.Linear`` initialised He-normal for LeakyReLU(1/3) (see the module docstring)."""
-
-    def reset_parameters(self) -> None:
-        """He-normal weights, zero bias."""
-        _he_init(self)
 
 
 @register_backbone("plankton")
@@ -54,13 +32,14 @@ def plankton_backbone(spec: DataSpec) -> Backbone:
     """The 10-conv plankton network."""
     stages, c = [], spec.in_channels
     for i, width in enumerate(WIDTHS, start=1):
-        layers: list[nn.Module] = [HeConv2d(c, width, 3, padding=1), nn.LeakyReLU(SLOPE)]
+        layers: list[nn.Module] = [HeConv2d(c, width, 3, padding=1, negative_slope=SLOPE), nn.LeakyReLU(SLOPE)]
         if i in POOL_AFTER:
             layers.append(nn.MaxPool2d(3, stride=2))
         stages.append(nn.Sequential(*layers))
         c = width
     head = nn.Sequential(
-        nn.Flatten(), nn.Dropout(0.5), HeLinear(256 * 5 * 5, 512), nn.LeakyReLU(SLOPE),
-        nn.Dropout(0.5), HeLinear(512, 512), nn.LeakyReLU(SLOPE), nn.Dropout(0.5), HeLinear(512, spec.num_classes),
+        nn.Flatten(), nn.Dropout(0.5), HeLinear(256 * 5 * 5, 512, negative_slope=SLOPE), nn.LeakyReLU(SLOPE),
+        nn.Dropout(0.5), HeLinear(512, 512, negative_slope=SLOPE), nn.LeakyReLU(SLOPE),
+        nn.Dropout(0.5), HeLinear(512, spec.num_classes, negative_slope=SLOPE),
     )
     return Backbone(stages, head)
