@@ -73,4 +73,5 @@ def test_deep_backbones_start_he_initialised_also_in_a_fresh_dl_trunk(dataset, s
     assert not torch.equal(convs[0].weight, convs[1].weight)  # re-drawn, not shared
     he_std = (2 / (1 + slope**2) / conv2_fan_in) ** 0.5
     for conv in convs:
-        assert abs(float(conv.weight.std()) / he_std - 1) < 0.05 and float(conv.bias.abs().max()) == 0.0
+        w, b = conv.weight.detach(), conv.bias.detach()
+        assert abs(float(w.std()) / he_std - 1) < 0.05 and float(b.abs().max()) == 0.0
