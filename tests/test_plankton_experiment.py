@@ -68,7 +68,7 @@ def _weigh(key: str, results):
 
 
 @pytest.mark.parametrize("c2,c7,verdict", [(-0.8, 0.02, "reproduced"), (-0.8, -0.7, "partly"),
-                                           (0.01, 0.02, "partly"), (0.3, 0.6, "not reproduced")])
+                                           (0.01, 0.02, "not reproduced"), (0.3, 0.6, "not reproduced")])
 def test_compensation_claim_verdicts(tmp_path, c2, c7, verdict):
     rows = [{"model": m, "circ_corr": c, "slope": c, "budget": "cpu"} for m, c in (("STN-C2", c2), ("STN-C7", c7))]
     (tmp_path / "plankton.json").write_text(json.dumps({"compensation": {"models": rows}}))
