@@ -10,6 +10,7 @@ that the committed ledger equals a fresh generation, so a verdict can never be t
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,15 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
                             f"{text}; spread among the STNs {spread:.2f} points")
         verdict = "reproduced" if len(worse) == 3 and got["CNN"]["mean"] > c1 else "partly" if worse else \
             "not reproduced"
-        return Evidence(verdict, f"{text}; C1 is worse than {', '.join(worse) or 'none'} of C0/DL1/SL1")
+        text += f"; C1 is worse than {', '.join(worse) or 'none'} of C0/DL1/SL1"
+        seeds = min(len(e["errors"]) for e in got.values())
+        if seeds < 3 and verdict == "reproduced":  # one or two seeds cannot carry an ordering this fine
+            margins = [c1 - got[r]["mean"] for r in worse]
+            spread = statistics.fmean(statistics.fmean(e["pass_std"]) for e in got.values())
+            verdict = "partly"
+            text += (f", but with {seeds} seed(s) only: margins {min(margins):.2f}–{max(margins):.2f} points "
+                     f"against a spread of {spread:.2f} between test passes")
+        return Evidence(verdict, text)
     return weigh
 
 
@@ -151,7 +160,10 @@ def _compensation(results: Path) -> Evidence:
     ok = sl1["slope"] <= -0.7 and sl1["class_std"] <= 25 and c1["slope"] > sl1["slope"] + 0.2
     text = "; ".join(f"{m}: slope {r['slope']:+.2f}, class std {r['class_std']:.0f}° (budget {r['budget']})"
                      for m, r in rows.items()) + " (`results/mnist-compensation.json`, full compensation: slope -1)"
-    partly = sl1["slope"] < c1["slope"]
+    partly = sl1["slope"] <= -0.3 and sl1["slope"] < c1["slope"]  # SL1 compensates at least in part
+    if not partly:
+        text += (f"; STN-SL1 does not bring the digits to a canonical pose (class std {sl1['class_std']:.0f}° vs "
+                 f"{sl1['baseline_std']:.0f}° without compensation), so only 'C1 does not compensate' holds")
     return Evidence("reproduced" if ok else "partly" if partly else "not reproduced", text)
 
 
