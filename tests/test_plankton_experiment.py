@@ -68,9 +68,12 @@ def _weigh(key: str, results):
 
 
 @pytest.mark.parametrize("c2,c7,verdict", [(-0.8, 0.02, "reproduced"), (-0.8, -0.7, "partly"),
-                                           (0.01, 0.02, "not reproduced"), (0.3, 0.6, "not reproduced")])
+                                           (0.01, 0.02, "not reproduced"), (0.3, 0.6, "not reproduced"),
+                                           ((-0.8, -0.01), 0.0, "not reproduced")])  # consistent but tiny
 def test_compensation_claim_verdicts(tmp_path, c2, c7, verdict):
-    rows = [{"model": m, "circ_corr": c, "slope": c, "budget": "cpu"} for m, c in (("STN-C2", c2), ("STN-C7", c7))]
+    pairs = [c if isinstance(c, tuple) else (c, c) for c in (c2, c7)]  # (circular corr., slope)
+    rows = [{"model": m, "circ_corr": cc, "slope": sl, "budget": "cpu"}
+            for m, (cc, sl) in zip(("STN-C2", "STN-C7"), pairs)]
     (tmp_path / "plankton.json").write_text(json.dumps({"compensation": {"models": rows}}))
     assert _weigh("P-comp", tmp_path).verdict == verdict
     assert _weigh("P-error", tmp_path).verdict == "not run here"  # no run files

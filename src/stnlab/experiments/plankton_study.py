@@ -76,7 +76,7 @@ def _figure(results: dict[str, CompensationResult], title: str) -> Any:
         ax.set_title(f"{name} ({WHAT[name]})\nslope {res.slope:+.2f}, circ. corr. {res.circ_corr:+.2f}", fontsize=9)
         ax.set_xlabel("rotation of the input image (degrees)")
         ax.set_xlim(-190, 190), ax.set_ylim(-190, 190)
-    axes[0][0].set_ylabel("rotation the ST applies, in input coordinates (degrees)")
+    axes[0][0].set_ylabel("rotation the ST applies\n(degrees, in input coordinates)")
     axes[0][0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
