@@ -178,6 +178,12 @@ def _plankton_error(results: Path) -> Evidence:
     better = [r for r, e in inputs.items() if e["mean"] < c2["mean"]]
     at_paper = all(e["budget"] == "paper" for e in (c2, *inputs.values()))
     text += f"; transforming the input beats STN-C2 for {', '.join(better) or 'none'} of {', '.join(inputs)}"
+    ev = _json(results / "runs" / "plankton" / c2["budget"] / "plankton" / "STN-C2" / "seed0" / "eval.json")
+    if ev is not None and ev.get("num_samples"):
+        p, n = c2["mean"] / 100, ev["num_samples"]
+        gaps = [abs(e["mean"] - c2["mean"]) for e in inputs.values()]
+        text += (f"; gaps of {min(gaps):.2f}–{max(gaps):.2f} points against a standard error of "
+                 f"{100 * (p * (1 - p) / n) ** 0.5:.2f} points for one error rate on {n} test images")
     if not at_paper:
         text += " — not at the paper budget, so the errors are far above the paper's and the ordering is weak evidence"
     verdict = ("reproduced" if at_paper else "partly") if len(better) == len(inputs) else \
