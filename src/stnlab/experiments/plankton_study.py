@@ -38,7 +38,7 @@ WHAT = {"STN-C2": "feature maps, depth 2", "STN-C7": "feature maps, depth 7", "S
         "STN-DL2": "input (own trunk)"}
 
 
-def test_images(n: int, seed: int, root: str | Path | None = None,
+def plankton_test_images(n: int, seed: int, root: str | Path | None = None,
                 cache_dir: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` test images of the plankton split (shuffled with ``seed``, so across classes) and their labels."""
     source = make_source("plankton", "test", root=root, cache_dir=cache_dir, seed=seed)
@@ -88,7 +88,7 @@ def plankton_report(runs: str | Path, results: str | Path, *, budget: str = "cpu
                     cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Measure the rotation compensation of the trained plankton STNs; write the JSON and the figure."""
     found = _trained(runs, budget, seed)
-    x, y = test_images(images, seed, root, cache_dir)
+    x, y = plankton_test_images(images, seed, root, cache_dir)
     comp = {name: compensation(model, x, y, kind="rotation", values=ANGLES) for name, (_, model) in found.items()}
     rows = [{"model": name, "acts_on": WHAT[name], "run": str(folder), "budget": budget, "seed": seed,
              "slope": comp[name].slope, "r2": comp[name].r2, "circ_corr": comp[name].circ_corr,
