@@ -202,3 +202,30 @@ def test_rendering_on_a_device_gives_the_same_batches(data_root, dataset):
     assert got.images.device == moved.device == torch.device("cpu")
     for key, value in ref.params.items():
         assert torch.equal(got.params[key], value), key
+
+
+@pytest.mark.parametrize("name", ["mnist-rot", "mnist-scale", "mnist-trans"])
+def test_warmup_ramps_the_protocol_in_and_ends_at_the_protocol_itself(data_root, name):
+    """Epoch 0 of a warm-up is untransformed, epoch e draws the same numbers at amplitude e / N, and from
+    epoch N on every batch equals the protocol's own batch bit for bit."""
+    plain = make_source(name, "train", root=data_root, seed=3)
+    ramped = make_source(name, "train", root=data_root, seed=3).set_warmup(4)
+    index = torch.arange(BS)
+    _, _, p0 = ramped.render(index, 0)
+    assert torch.equal(p0["angle"], torch.zeros(BS)) and torch.equal(p0["scale"], torch.ones(BS))
+    assert p0["tx"].abs().max() == 0 and p0["ty"].abs().max() == 0
+    full, half = plain.render(index, 2)[2], ramped.render(index, 2)[2]
+    torch.testing.assert_close(half["angle"], full["angle"] / 2)
+    torch.testing.assert_close(torch.log2(half["scale"]), torch.log2(full["scale"]) / 2)
+    shift = ((full["tx"] * plain.canvas / 2).round() * 0.5).round()  # whole pixels, halved, whole again
+    torch.testing.assert_close(half["tx"] * plain.canvas / 2, shift, atol=1e-4, rtol=0)
+    for epoch in (4, 7):
+        a, b = plain.render(index, epoch), ramped.render(index, epoch)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[2]["matrix"], b[2]["matrix"])
+
+
+def test_warmup_of_the_rotation_protocol_keeps_digits_upright_at_epoch_0(data_root):
+    src = make_source("mnist-rot", "train", root=data_root).set_warmup(10)
+    images, _, _ = src.render(torch.arange(BS), 0)
+    assert torch.allclose(images[:, 0], src.images[:BS].float() / 255, atol=1e-5)  # identity warp
+    assert src.amplitude(5) == 0.5 and src.amplitude(10) == 1.0 and src.amplitude(30) == 1.0

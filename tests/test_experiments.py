@@ -67,6 +67,25 @@ def _fake_runs(monkeypatch, calls):
     monkeypatch.setattr(reproduce_mod, "evaluate_run", fake_eval)
 
 
+def _planned(table, model, seed, **changes):
+    """The config the runner plans for ``model`` on R with ``--set steps=7``, as a config.json dict."""
+    cfg = build_config({"model": model, "dataset": "mnist-rot"}, table.overrides, table.budget("paper").overrides,
+                       {"steps": 7, "seed": seed}, changes)
+    return cfg.to_dict()
+
+
+def test_runner_refuses_to_keep_a_run_of_another_recipe(tmp_path, monkeypatch):
+    _fake_runs(monkeypatch, [])
+    table = get_table("mnist-rst")
+    stale = run_dir(table, table.cell("CNN", "R"), tmp_path / "runs", budget_key("paper", {"steps": 7}), 0)
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text(json.dumps(_planned(table, "CNN", 0, lr=0.01)))
+    (stale / "eval.json").write_text(json.dumps({"split": "test", "error": 0.02, "passes": 10}))
+    with pytest.raises(StnlabError, match=r"another recipe \(lr: 0\.01 there, 0\.05 now\); move it away"):
+        run_table(table, tmp_path / "runs", cells=["mnist-rot/CNN"], sets={"steps": 7}, seeds=1, passes=1,
+                  progress=False)
+
+
 def test_runner_trains_missing_seeds_keeps_finished_and_exports_results(tmp_path, monkeypatch):
     calls = []
     _fake_runs(monkeypatch, calls)
@@ -74,12 +93,12 @@ def test_runner_trains_missing_seeds_keeps_finished_and_exports_results(tmp_path
     key = budget_key("paper", {"steps": 7})
     done = run_dir(table, table.cell("CNN", "R"), tmp_path / "runs", key, 0)
     done.mkdir(parents=True)
-    (done / "config.json").write_text(json.dumps({"seed": 0, "model": "CNN"}))
+    (done / "config.json").write_text(json.dumps(_planned(table, "CNN", 0, threads=1)))  # host keys may differ
     (done / "metrics.jsonl").write_text('{"epoch": 50.0, "wall_time": 9.0}\n')
     (done / "eval.json").write_text(json.dumps({"split": "test", "error": 0.02, "error_std": 0.001, "passes": 10}))
     half = run_dir(table, table.cell("STN-C0", "R"), tmp_path / "runs", key, 1)
     half.mkdir(parents=True)
-    (half / "config.json").write_text(json.dumps({"seed": 1}))
+    (half / "config.json").write_text(json.dumps(_planned(table, "STN-C0", 1)))
     (half / "last.pt").write_bytes(b"")
     dead = run_dir(table, table.cell("STN-DL1", "R"), tmp_path / "runs", key, 0)
     dead.mkdir(parents=True)

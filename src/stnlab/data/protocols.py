@@ -136,18 +136,25 @@ def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: b
     return src.reshape(b, NUM_CLUTTER)
 
 
-def draw_transforms(protocol: str, key: int, index: Tensor, canvas: int, content: int) -> dict[str, Tensor]:
-    """The protocol's per-sample params: ``angle``, ``scale``, ``tx``, ``ty`` and the sampling ``matrix``."""
+def draw_transforms(protocol: str, key: int, index: Tensor, canvas: int, content: int,
+                    amplitude: float = 1.0) -> dict[str, Tensor]:
+    """The protocol's per-sample params: ``angle``, ``scale``, ``tx``, ``ty`` and the sampling ``matrix``.
+
+    ``amplitude`` in [0, 1] shrinks every draw toward the untransformed image (the same random numbers):
+    the angle and the log-scale are multiplied by it, a shift too (rounded to whole pixels); 1 is the
+    protocol itself, 0 no transform (see :meth:`ProtocolSource.set_warmup`).
+    """
     b = len(index)
     zero, one = torch.zeros(b), torch.ones(b)
     angle, scale, shift = zero, one, torch.zeros(b, 2)
     if protocol == "rotation":
-        angle = (uniform(key, index, 1)[:, 0].float() * 2 - 1) * MAX_ANGLE
+        angle = (uniform(key, index, 1)[:, 0].float() * 2 - 1) * (MAX_ANGLE * amplitude)
     elif protocol == "translation":
         most = translation_pad(content)
         shift = randint(key, index, 2, 2 * most + 1).float() - most  # B x 2, whole pixels
+        shift = shift if amplitude == 1.0 else (shift * amplitude).round()
     elif protocol == "scale":
-        scale = torch.exp2(uniform(key, index, 1)[:, 0].float() * 3 - 1)
+        scale = torch.exp2((uniform(key, index, 1)[:, 0].float() * 3 - 1) * amplitude)
     out_to_in = out_to_in_from_content(canvas, angle=angle, scale=scale, shift=(shift[:, 0], shift[:, 1]))
     tx, ty = pixels_to_normalized(shift, canvas).unbind(1)
     return {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": out_to_in}
@@ -171,6 +178,20 @@ class ProtocolSource(BatchSource):
         self.canvas = canvas_size(protocol, h)
         self.num_samples = len(images)
         self.image_shape = (c, self.canvas, self.canvas) if protocol != "none" else (c, h, w)
+        self.warmup_epochs = 0.0
+
+    def set_warmup(self, epochs: float) -> ProtocolSource:
+        """Ramp the protocol in over the first ``epochs`` epochs: epoch ``e`` is rendered at amplitude
+        ``min(1, e / epochs)`` (epoch 0 untransformed; see :func:`draw_transforms`); 0 turns it off.
+        A pure function of the epoch, so any batch is still reproduced exactly. Returns ``self``."""
+        if epochs < 0 or not math.isfinite(epochs):
+            raise StnlabError(f"warm-up epochs must be a finite number >= 0, got {epochs!r}")
+        self.warmup_epochs = float(epochs)
+        return self
+
+    def amplitude(self, epoch: int) -> float:
+        """The transform amplitude of ``epoch`` (1 unless a warm-up is set)."""
+        return min(1.0, epoch / self.warmup_epochs) if self.warmup_epochs > 0 else 1.0
 
     def epoch_key(self, epoch: int, purpose: str = "transform") -> int:
         """The 64-bit RNG key of ``(seed, rng_name, split, purpose, epoch)``."""
@@ -182,7 +203,8 @@ class ProtocolSource(BatchSource):
         b, key, n = len(index), self.epoch_key(epoch), self.content
         digits = self.images[index.to(self.images.device)].float().div_(255.0)
         digits = digits[:, None] if digits.dim() == 3 else digits  # B x C x n x n
-        params = {k: v.to(digits.device) for k, v in draw_transforms(self.protocol, key, index, self.canvas, n).items()}
+        params = {k: v.to(digits.device) for k, v in draw_transforms(self.protocol, key, index, self.canvas, n,
+                                                                     self.amplitude(epoch)).items()}
         matrix = params["matrix"]
         if self.protocol == "rotation":
             images = warp(digits, matrix)

@@ -13,7 +13,11 @@ from stnlab.errors import StnlabError
 from stnlab.experiments.results import export_run, result_dir, write_table_results
 from stnlab.experiments.tables import Budget, Cell, PaperTable
 from stnlab.io import write_json
-from stnlab.train import build_config, evaluate_run, train
+from stnlab.train import RunConfig, build_config, evaluate_run, read_config_file, train
+
+# config keys that do not change what a run computes (where and how fast it ran): a kept run may differ in them
+HOST_KEYS = frozenset({"threads", "device", "prefetch", "eval_batch_size", "guard_every", "ckpt_every",
+                       "st_warn_after", "st_grid_every"})
 
 
 def budget_key(budget: str, sets: Mapping[str, Any] = ()) -> str:
@@ -50,6 +54,20 @@ def read_result(folder: Path) -> dict[str, Any] | None:
     if not isinstance(result, dict) or "error" not in result:
         raise StnlabError(f"{path} is not an eval result; delete it and run `stnlab eval {folder}`")
     return result if result.get("split") == "test" else None
+
+
+def check_same_recipe(folder: Path, cfg: RunConfig) -> None:
+    """StnlabError if the run in ``folder`` was started with another config than ``cfg`` (a changed recipe or
+    budget would otherwise keep, or resume, a stale run), host keys (:data:`HOST_KEYS`) aside."""
+    path = folder / "config.json"
+    if not path.is_file() or not ((folder / "last.pt").is_file() or (folder / "eval.json").is_file()):
+        return  # nothing that would be kept or resumed
+    saved = build_config(read_config_file(path)).to_dict()  # keys added since get their defaults
+    diff = [f"{k}: {saved[k]!r} there, {v!r} now" for k, v in cfg.to_dict().items()
+            if k not in HOST_KEYS and saved[k] != v]
+    if diff:
+        raise StnlabError(f"run folder {folder} was trained with another recipe ({'; '.join(diff[:3])}); "
+                          f"move it away or pass another --runs folder")
 
 
 def code_version() -> str:
@@ -108,6 +126,7 @@ def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", see
             # validates --set values up front, also when nothing is trained
             cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides,
                                bud.overrides, dict(sets), {"seed": seed})
+            check_same_recipe(folder, cfg)
             result = read_result(folder)
             if result is None and not collect_only:
                 meta = {"table": table.name, "cell": cell.key, "budget": key, "seed": seed,

@@ -50,6 +50,8 @@ class RunConfig:
     ``dataset`` is a built-in name or ``folder:PATH`` / ``idx:PATH`` / ``npz:FILE``; ``protocol``
     (none = null, rotation, scale, translation), ``image_size`` (resize to N x N) and ``strict`` (refuse
     unreadable image files) select its variant (:func:`stnlab.data.make_source`).
+    ``transform_warmup`` > 0 ramps the training split's protocol in over that many epochs (epoch ``e`` at
+    amplitude ``min(1, e / N)``: epoch 0 untransformed; validation and test stay at the full protocol).
     """
 
     model: str
@@ -79,6 +81,7 @@ class RunConfig:
     val_samples: int = 0
     seed: int = 0
     data_seed: int = 0
+    transform_warmup: float = 0.0
     threads: int = 0
     channels_last: bool = True
     prefetch: int = 0
@@ -188,13 +191,17 @@ def _check(cfg: RunConfig) -> None:
             raise bad(key, "must be a positive number")
     for key in ("momentum", "weight_decay", "grad_clip", "val_every", "ckpt_every", "threads",
                 "loc_lr_multiplier", "seed", "data_seed", "val_samples", "prefetch", "st_identity_weight",
-                "st_log_scale_bound", "st_grid_every"):
+                "st_log_scale_bound", "st_grid_every", "transform_warmup"):
         value = getattr(cfg, key)
         if not (value >= 0 and math.isfinite(value)):
             raise bad(key, "must be >= 0")
     for key in ("seed", "data_seed"):
         if getattr(cfg, key) >= 2**63:  # torch.manual_seed takes a 64-bit integer
             raise bad(key, "must be below 2**63")
+    protocol = cfg.protocol or (BUILTIN[cfg.dataset].protocol if cfg.dataset in BUILTIN else "none")
+    if cfg.transform_warmup > 0 and protocol == "none":
+        raise bad("transform_warmup", "needs a transformed protocol (mnist-rot, mnist-scale, mnist-trans or "
+                  "--set protocol=rotation|scale|translation); use 0 for this data set")
     if cfg.steps is not None and cfg.steps < 1:
         raise bad("steps", "must be >= 1 (or none to train for 'epochs')")
     if cfg.iterations is not None and cfg.iterations < 1:
