@@ -21,7 +21,7 @@ def _subset_error(model: torch.nn.Module, config: dict, samples: int) -> float:
     if config["channels_last"]:
         model.to(memory_format=torch.channels_last)
     return evaluate(model, source, passes=1, batch_size=config["eval_batch_size"], max_samples=samples,
-                    channels_last=config["channels_last"])["error"]
+                    channels_last=config["channels_last"], precision=config.get("precision", "fp32"))["error"]
 
 
 def test_export_then_load_gives_the_same_weights_and_subset_error(data_root, tmp_path, monkeypatch):
@@ -34,6 +34,12 @@ def test_export_then_load_gives_the_same_weights_and_subset_error(data_root, tmp
     assert main(["export-weights", str(run), "--weights-dir", str(weights)]) == 0
     entry = json.loads((weights / "index.json").read_text())["mnist-rot/STN-SL1"]
     assert (weights / entry["file"]).stat().st_size < 2_000_000
+    saved = torch.load(weights / entry["file"], weights_only=True)
+    fresh = create_model("STN-SL1", "mnist-rot").state_dict()
+    pairs = [(a, b) for a in fresh for b in fresh if a < b and fresh[a].data_ptr() == fresh[b].data_ptr()]
+    assert pairs  # STN-SL1 registers its shared trunk under two names ...
+    for a, b in pairs:  # ... and the file holds it once
+        assert saved[a].untyped_storage().data_ptr() == saved[b].untyped_storage().data_ptr(), (a, b)
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights)
     model = create_model("STN-SL1", "mnist-rot", pretrained=True)
     reference = torch.load(run / "best.pt", weights_only=False)["model"]

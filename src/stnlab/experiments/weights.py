@@ -28,6 +28,19 @@ def subset_error(run_dir: str | Path, samples: int = SUBSET, root: str | Path | 
                         device="cpu")["error"]
 
 
+def detached_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model.state_dict()`` in which entries that share a tensor (STN-SL's trunk, registered
+    under the classifier and the loc-net) still share one copy, so the file holds it once."""
+    copies: dict[tuple, torch.Tensor] = {}
+    state = {}
+    for key, value in model.state_dict().items():
+        ident = (value.data_ptr(), tuple(value.shape), value.stride(), value.dtype)
+        if ident not in copies:
+            copies[ident] = value.detach().clone().contiguous()
+        state[key] = copies[ident]
+    return state
+
+
 def export_weights(run_dir: str | Path, weights_dir: str | Path | None = None, samples: int = SUBSET,
                    root: str | Path | None = None) -> dict[str, Any]:
     """Copy the best checkpoint's weights of ``run_dir`` into ``weights_dir``; return the index entry."""
@@ -41,7 +54,7 @@ def export_weights(run_dir: str | Path, weights_dir: str | Path | None = None, s
     meta = json.loads((run_dir / "cell.json").read_text()) if (run_dir / "cell.json").is_file() else {}
     target = weights_dir / cfg.dataset / f"{cfg.model}.pt"
     target.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    state = detached_state(model)
     atomic_write(target, lambda tmp: torch.save(state, tmp))
     entry = {"file": f"{cfg.dataset}/{cfg.model}.pt", "sha256": sha256(target), "run": str(run_dir),
              "budget": meta.get("budget", "unknown"), "commit": meta.get("commit", "unknown"),
