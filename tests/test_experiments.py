@@ -9,7 +9,7 @@ import stnlab.experiments.reproduce as reproduce_mod
 from stnlab.cli import main
 from stnlab.errors import StnlabError
 from stnlab.experiments import budget_key, format_results_markdown, get_table, run_dir, run_table, select_cells, tables
-from stnlab.experiments.claims import format_claims
+from stnlab.experiments.claims import CLAIMS, format_claims
 from stnlab.experiments.results import readme_block
 from stnlab.models import create_model
 from stnlab.train import build_config
@@ -155,6 +155,13 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     assert [r["model"] for r in comp["models"]] == ["STN-SL1", "STN-C0", "STN-C1"]
     assert all(-5 < r["slope"] < 5 and len(r["applied"]) == 7 for r in comp["models"])
     assert (tmp_path / "results" / "figures" / "mnist-canonical.png").stat().st_size > 10_000
+    assert [(r["model"], r["seed"], r["slope"]) for r in comp["per_seed"]] == [
+        (r["model"], 0, r["slope"]) for r in comp["models"]]
+    before = (tmp_path / "results" / "mnist-compensation.json").read_text()
+    assert main(["canonical", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+                 "--budget", "smoke", "--images", "6", "--seed", "0", "1"]) == 2  # seed 1 was not trained
+    assert "--seeds 2" in capsys.readouterr().err
+    assert (tmp_path / "results" / "mnist-compensation.json").read_text() == before  # nothing half-written
     assert main(["canonical", "--runs", str(tmp_path / "nothing"), "--results", str(tmp_path / "r2")]) == 2
 
 
@@ -184,3 +191,22 @@ def test_bad_values_and_corrupt_results(capsys, tmp_path):
     (folder / "eval.json").write_text("[1, 2]")
     assert main(["reproduce", "mnist-rst", "--collect-only", *_dirs(tmp_path)]) == 2
     assert "is not an eval result" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sl1, c1, per_seed, verdict", [
+    ((-0.73, 25.5), (-0.11, 54.0), None, "partly"),  # slope reached, class std 0.5 degrees over the target
+    ((-0.73, 25.5), (-0.11, 54.0), [(-0.75, 24.0), (-0.77, 23.0)], "reproduced"),  # the mean over seeds counts
+    ((-0.80, 20.0), (-0.75, 22.0), None, "partly"),  # C1 compensates as much: the contrast is missing
+    ((-0.05, 58.0), (-0.01, 59.0), None, "not reproduced"),
+])
+def test_canonical_pose_claim_verdicts(tmp_path, sl1, c1, per_seed, verdict):
+    def row(model, seed, slope_std):
+        return {"model": model, "seed": seed, "slope": slope_std[0], "class_std": slope_std[1], "budget": "paper",
+                "baseline_std": 60.0, "r2": 0.8}
+    data = {"models": [row("STN-SL1", 0, sl1), row("STN-C1", 0, c1)]}
+    if per_seed:
+        data["per_seed"] = data["models"] + [r for s, p in enumerate(per_seed, 1)
+                                             for r in (row("STN-SL1", s, p), row("STN-C1", s, c1))]
+    (tmp_path / "mnist-compensation.json").write_text(json.dumps(data))
+    evidence = next(c for c in CLAIMS if c.key == "M-qual").weigh(tmp_path)
+    assert evidence.verdict == verdict, evidence.text

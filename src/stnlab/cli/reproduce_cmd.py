@@ -73,7 +73,9 @@ def register(subparsers: Any) -> None:
     q.add_argument("--results", default="results", help="the results folder (default: results)")
     q.add_argument("--budget", default=None, help="the budget folder of the runs (default: paper for mnist-rst, "
                                                   "cpu for plankton)")
-    q.add_argument("--seed", type=int, default=0, help="which seed's runs (default: 0)")
+    q.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="which seeds' runs (default: 0); mnist-rst measures each and draws the first, plankton "
+                        "uses the first")
     q.add_argument("--images", type=int, default=None, help="test images (default: 200 MNIST, 300 plankton)")
     q.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
     q.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
@@ -128,13 +130,15 @@ def run_canonical(args: argparse.Namespace) -> int:
     if args.images is not None and args.images < 1:
         raise StnlabError(f"--images must be >= 1, got {args.images}")
     if args.table == "plankton":
-        data = plankton_report(args.runs, args.results, budget=args.budget or "cpu", seed=args.seed,
+        data = plankton_report(args.runs, args.results, budget=args.budget or "cpu", seed=args.seed[0],
                                images=args.images or 300, root=args.data_root, cache_dir=args.cache_dir)
         wrote = f"{args.results}/plankton.json and {args.results}/figures/plankton-compensation.png"
     else:
-        data = canonical_report(args.runs, args.results, budget=args.budget or "paper", seed=args.seed,
+        data = canonical_report(args.runs, args.results, budget=args.budget or "paper", seeds=args.seed,
                                 images=args.images or 200, root=args.data_root)
         wrote = f"{args.results}/mnist-compensation.json and {args.results}/figures/mnist-canonical.png"
+    for row in data.get("per_seed", []):
+        print(f"{row['model']} seed {row['seed']}: slope {row['slope']:+.3f}, class std {row['class_std']:.1f} deg")
     for row in data["models"]:
         circ = "" if row.get("circ_corr") is None else f", circular corr. {row['circ_corr']:+.3f}"
         print(f"{row['model']}: slope {row['slope']:+.3f}, r2 {row['r2']:.2f}{circ}, "

@@ -1,15 +1,16 @@
 """The qualitative MNIST result: does a trained STN bring rotated digits to one canonical pose?
 
-For the trained runs of ``mnist-rst`` (one seed, one budget), :func:`canonical_report` measures the
+For the trained runs of ``mnist-rst`` (one budget, one or more seeds), :func:`canonical_report` measures the
 rotation compensation of STN-SL1, STN-C0 and STN-C1 on test digits (:func:`stnlab.analysis.compensation`:
 slope of predicted on applied angle, -1 = full compensation; per-class std of the canonical angle) and
 writes ``mnist-compensation.json`` and ``figures/mnist-canonical.png`` into the results folder: digits
 rotated by -90..90 degrees, what STN-SL1 makes of them, and the predicted-vs-applied angle of each model.
-Command: ``stnlab canonical --runs RUNS --budget paper --seed 0``.
+Command: ``stnlab canonical --runs RUNS --budget paper --seed 0 1 2`` (the figure from the first seed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,31 +69,51 @@ def _figure(views: tuple[torch.Tensor, torch.Tensor], results: dict[str, Compens
     return fig
 
 
-def canonical_report(runs: str | Path, results: str | Path, *, budget: str = "paper", seed: int = 0,
-                     images: int = 200, root: str | Path | None = None) -> dict[str, Any]:
-    """Measure compensation of the trained MNIST-R STNs; write the JSON and the figure into ``results``."""
-    table = get_table("mnist-rst")
+def _trained(table: Any, runs: str | Path, budget: str, seed: int) -> dict[str, tuple[Path, torch.nn.Module]]:
+    """The trained run folder and model of each of :data:`MODELS` for one seed; StnlabError if one is missing."""
     found = {}
     for name in MODELS:
         folder = run_dir(table, table.cell(name, "R"), runs, budget, seed)
         if not (folder / "best.pt").is_file():
             raise StnlabError(f"no trained {name} run in {folder}; run `stnlab reproduce mnist-rst --cell "
-                              f"mnist-rot/{name} --budget {budget}` first")
+                              f"mnist-rot/{name} --budget {budget} --seeds {seed + 1}` first")
         found[name] = (folder, load_run(folder)[0])
-    x, y = _test_digits(images, seed, root)
-    comp = {name: compensation(model, x, y, kind="rotation", values=ANGLES) for name, (_, model) in found.items()}
-    rows = [{"model": name, "run": str(folder), "budget": budget, "seed": seed, "slope": comp[name].slope,
-             "r2": comp[name].r2, "class_std": comp[name].class_std, "baseline_std": comp[name].baseline_std,
-             "applied": comp[name].applied.tolist(), "predicted_mean": comp[name].predicted.mean(1).tolist()}
+    return found
+
+
+def canonical_report(runs: str | Path, results: str | Path, *, budget: str = "paper",
+                     seeds: Sequence[int] = (0,), images: int = 200,
+                     root: str | Path | None = None) -> dict[str, Any]:
+    """Measure compensation of the trained MNIST-R STNs; write the JSON and the figure into ``results``.
+
+    The first of ``seeds`` gives the ``models`` rows and the figure; every seed's runs are measured on the
+    same test digits (drawn with the first seed) and listed in ``per_seed``.
+    """
+    if not seeds:
+        raise StnlabError("give at least one seed (--seed 0)")
+    table = get_table("mnist-rst")
+    trained = {seed: _trained(table, runs, budget, seed) for seed in seeds}  # all found before any work
+    x, y = _test_digits(images, seeds[0], root)
+    per_seed, comp = [], {}
+    for seed, found in trained.items():
+        for name, (_, model) in found.items():
+            c = compensation(model, x, y, kind="rotation", values=ANGLES)
+            comp.setdefault(seed, {})[name] = c
+            per_seed.append({"model": name, "seed": seed, "slope": c.slope, "r2": c.r2, "class_std": c.class_std})
+    first, found = comp[seeds[0]], trained[seeds[0]]
+    rows = [{"model": name, "run": str(folder), "budget": budget, "seed": seeds[0], "slope": first[name].slope,
+             "r2": first[name].r2, "class_std": first[name].class_std, "baseline_std": first[name].baseline_std,
+             "applied": first[name].applied.tolist(), "predicted_mean": first[name].predicted.mean(1).tolist()}
             for name, (folder, _) in found.items()]
-    data = {"table": "mnist-rst", "column": "R", "images": images, "models": rows,
+    data = {"table": "mnist-rst", "column": "R", "images": images, "models": rows, "per_seed": per_seed,
             "note": "slope of the applied rotation on the input's rotation within each image (-1: full "
-                    "compensation); class_std: per-class std of the canonical angle (degrees)"}
+                    "compensation); class_std: per-class std of the canonical angle (degrees); per_seed: "
+                    "every measured seed on the same test digits"}
     out = Path(results)
     write_json(out / "mnist-compensation.json", data)
     views = aligned_views(found["STN-SL1"][1], x[:3], "rotation", ANGLES)
-    fig = _figure(views, comp, f"MNIST-R, {budget} budget, seed {seed}: rotated test digits and the STNs' "
-                               "compensation")
+    fig = _figure(views, first, f"MNIST-R, {budget} budget, seed {seeds[0]}: rotated test digits and the STNs' "
+                                "compensation")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     try:
         atomic_write(out / "figures" / "mnist-canonical.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
