@@ -13,9 +13,10 @@ error as fp32; 1.5-1.6x faster per core here). Budgets: ``paper`` = 50 epochs, 3
 epochs, 1 seed (what the S column, 112 px, affords on a 2-core CPU; its ramp is 2 epochs, the same 20 % of
 the run); ``smoke`` = 2 steps, 1 seed, 32 test images (the test suite, seconds per cell).
 
-Runtime here (2 CPU cores, torch 2.13.0), measured with the old default recipe before the speed work:
-13 (CNN), 12 (STN-C1) and 23 (STN-SL1) minutes for 50 epochs of the R column; T (60 px) and S (112 px)
-inputs cost about 4.6x and 16x per image.
+Runtime here (torch 2.13.0 CPU, this recipe, one run per core of the 2-core machine, one thread each;
+`wall_time` of the seed-0 runs' metrics): 12 (CNN), 16 (STN-C0), 20 (STN-C1), 25 (STN-DL1) and 28
+(STN-SL1) minutes for 50 epochs of the R column; T (60 px) and S (112 px) inputs cost about 4.6x and 16x
+per image.
 
 Paper (test error %, mean over 10 transformed passes of the test set):
 
