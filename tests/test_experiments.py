@@ -163,6 +163,14 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     assert "--seeds 2" in capsys.readouterr().err
     assert (tmp_path / "results" / "mnist-compensation.json").read_text() == before  # nothing half-written
     assert main(["canonical", "--runs", str(tmp_path / "nothing"), "--results", str(tmp_path / "r2")]) == 2
+    # the S column: scalings 0.5..4 on the 112-px canvas, reported in octaves
+    assert main(["canonical", "--column", "S", "--runs", str(tmp_path / "runs"), "--results",
+                 str(tmp_path / "results"), "--budget", "smoke", "--images", "4"]) == 0
+    scale = json.loads((tmp_path / "results" / "mnist-compensation-scale.json").read_text())
+    assert scale["kind"] == "scale" and scale["unit"] == "octaves" and scale["column"] == "S"
+    assert scale["models"][0]["applied"] == pytest.approx([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], abs=1e-5)
+    assert (tmp_path / "results" / "figures" / "mnist-canonical-scale.png").stat().st_size > 10_000
+    assert "| class std (octaves) |" in readme_block(tables(), tmp_path / "results")
 
 
 def _dirs(tmp_path):
@@ -210,3 +218,17 @@ def test_canonical_pose_claim_verdicts(tmp_path, sl1, c1, per_seed, verdict):
     (tmp_path / "mnist-compensation.json").write_text(json.dumps(data))
     evidence = next(c for c in CLAIMS if c.key == "M-qual").weigh(tmp_path)
     assert evidence.verdict == verdict, evidence.text
+
+
+@pytest.mark.parametrize("sl1, c1, verdict", [
+    (-0.75, -0.10, "reproduced"),  # no class-std target for scalings: the slopes decide
+    (-0.50, -0.10, "partly"),
+    (-0.10, -0.05, "not reproduced"),
+])
+def test_canonical_size_claim_verdicts(tmp_path, sl1, c1, verdict):
+    assert next(c for c in CLAIMS if c.key == "M-qual-S").weigh(tmp_path).verdict == "not run here"
+    rows = [{"model": m, "seed": 0, "slope": v, "class_std": 0.9, "budget": "cpu", "baseline_std": 1.0, "r2": 0.5}
+            for m, v in (("STN-SL1", sl1), ("STN-C1", c1))]
+    (tmp_path / "mnist-compensation-scale.json").write_text(json.dumps({"models": rows}))
+    evidence = next(c for c in CLAIMS if c.key == "M-qual-S").weigh(tmp_path)
+    assert evidence.verdict == verdict and "`cpu` budget" in evidence.text, evidence.text

@@ -15,7 +15,7 @@ from stnlab.experiments import (
     update_readme,
     write_table_results,
 )
-from stnlab.experiments.canonical import canonical_report
+from stnlab.experiments.canonical import COLUMNS, canonical_report
 from stnlab.experiments.claims import write_claims
 from stnlab.experiments.plankton_study import plankton_report
 from stnlab.experiments.weights import export_weights
@@ -61,18 +61,23 @@ def register(subparsers: Any) -> None:
     c.add_argument("--out", default=None, help="write here (default: RESULTS/CLAIMS.md)")
     c.set_defaults(func=run_claims)
 
-    q = subparsers.add_parser("canonical", help="do the trained STNs undo the input's rotation (canonical pose)?",
-                              description="Measure the rotation compensation of a table's trained STNs. mnist-rst: "
-                                          "STN-SL1, STN-C0, STN-C1 -> RESULTS/mnist-compensation.json and "
-                                          "RESULTS/figures/mnist-canonical.png; plankton: STN-C2, STN-C7, "
+    q = subparsers.add_parser("canonical", help="do the trained STNs undo the input's rotation/scaling "
+                                                "(canonical pose)?",
+                              description="Measure the compensation of a table's trained STNs. mnist-rst: "
+                                          "STN-SL1, STN-C0, STN-C1 of column R -> RESULTS/mnist-compensation.json "
+                                          "and RESULTS/figures/mnist-canonical.png (column S: "
+                                          "mnist-compensation-scale.json, mnist-canonical-scale.png); "
+                                          "plankton: STN-C2, STN-C7, "
                                           "STN-SL2, STN-DL2 -> the 'compensation' section of "
                                           "RESULTS/plankton.json and RESULTS/figures/plankton-compensation.png.")
     q.add_argument("--table", default="mnist-rst", choices=("mnist-rst", "plankton"),
                    help="which table's runs (default: mnist-rst)")
+    q.add_argument("--column", default="R", choices=tuple(COLUMNS),
+                   help="mnist-rst: R (rotations, default) or S (scalings)")
     q.add_argument("--runs", default="runs", help="folder of the run folders (default: runs)")
     q.add_argument("--results", default="results", help="the results folder (default: results)")
-    q.add_argument("--budget", default=None, help="the budget folder of the runs (default: paper for mnist-rst, "
-                                                  "cpu for plankton)")
+    q.add_argument("--budget", default=None, help="the budget folder of the runs (default: paper for mnist-rst R, "
+                                                  "cpu for mnist-rst S and plankton)")
     q.add_argument("--seed", type=int, nargs="+", default=[0],
                    help="which seeds' runs (default: 0); mnist-rst measures each and draws the first, plankton "
                         "uses the first")
@@ -134,15 +139,17 @@ def run_canonical(args: argparse.Namespace) -> int:
                                images=args.images or 300, root=args.data_root, cache_dir=args.cache_dir)
         wrote = f"{args.results}/plankton.json and {args.results}/figures/plankton-compensation.png"
     else:
-        data = canonical_report(args.runs, args.results, budget=args.budget or "paper", seeds=args.seed,
+        data = canonical_report(args.runs, args.results, column=args.column, budget=args.budget, seeds=args.seed,
                                 images=args.images or 200, root=args.data_root)
-        wrote = f"{args.results}/mnist-compensation.json and {args.results}/figures/mnist-canonical.png"
+        col = COLUMNS[args.column]
+        wrote = f"{args.results}/{col.report} and {args.results}/figures/{col.figure}"
     for row in data.get("per_seed", []):
-        print(f"{row['model']} seed {row['seed']}: slope {row['slope']:+.3f}, class std {row['class_std']:.1f} deg")
+        print(f"{row['model']} seed {row['seed']}: slope {row['slope']:+.3f}, class std {row['class_std']:.2f} "
+              f"{data.get('unit', 'deg')}")
     for row in data["models"]:
         circ = "" if row.get("circ_corr") is None else f", circular corr. {row['circ_corr']:+.3f}"
         print(f"{row['model']}: slope {row['slope']:+.3f}, r2 {row['r2']:.2f}{circ}, "
-              f"class std {row['class_std']:.1f} deg")
+              f"class std {row['class_std']:.2f} {data.get('unit', 'deg')}")
     print(f"wrote {wrote}")
     return 0
 

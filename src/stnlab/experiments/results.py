@@ -169,19 +169,21 @@ README_END = "<!-- results:end -->"
 
 
 # the canonical-pose report of a table (written by `stnlab canonical`), shown under it in the README
-CANONICAL_FILES = {"mnist-rst": "mnist-compensation.json"}
+CANONICAL_FILES = {"mnist-rst": ("mnist-compensation.json", "mnist-compensation-scale.json")}
 
 
 def format_canonical_markdown(data: Mapping[str, Any]) -> str:
-    """A canonical-pose report (``results/mnist-compensation.json``) as a markdown table."""
-    lines = [f"**Canonical pose** ({data['images']} test digits of {data['column']} rotated over the protocol's "
-             "range; slope of the ST's angle against the applied one: -1 = full compensation, 0 = none; class "
+    """A canonical-pose report (``results/mnist-compensation*.json``) as a markdown table."""
+    unit, rot = data.get("unit", "deg"), data.get("kind", "rotation") == "rotation"
+    what, done, fmt = ("rotated", "angle", ".0f") if rot else ("scaled", "log2-scale", ".2f")
+    lines = [f"**Canonical pose** ({data['images']} test digits of {data['column']} {what} over the protocol's "
+             f"range; slope of the ST's {done} against the applied one: -1 = full compensation, 0 = none; class "
              "std: spread of the pose the ST brings each class to, against the spread without compensation)", "",
-             "| network | slope | R^2 | class std (deg) | without compensation | budget, seed |",
+             f"| network | slope | R^2 | class std ({unit}) | without compensation | budget, seed |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in data["models"]:
-        lines.append(f"| {r['model']} | {r['slope']:+.2f} | {r['r2']:.2f} | {r['class_std']:.0f} | "
-                     f"{r['baseline_std']:.0f} | {r['budget']}, {r['seed']} |")
+        lines.append(f"| {r['model']} | {r['slope']:+.2f} | {r['r2']:.2f} | {r['class_std']:{fmt}} | "
+                     f"{r['baseline_std']:{fmt}} | {r['budget']}, {r['seed']} |")
     return "\n".join(lines)
 
 
@@ -197,9 +199,9 @@ def readme_block(tables: Mapping[str, PaperTable], results: str | Path) -> str:
         section = _read_json(path).get("compensation") if path.is_file() else None
         if section:
             parts.append(format_compensation_markdown(section))
-        canonical = Path(results) / CANONICAL_FILES.get(t.name, "-")
-        if canonical.is_file():
-            parts.append(format_canonical_markdown(_read_json(canonical)))
+        for name in CANONICAL_FILES.get(t.name, ()):
+            if (Path(results) / name).is_file():
+                parts.append(format_canonical_markdown(_read_json(Path(results) / name)))
     body = "\n\n".join(parts) if parts else "No committed results yet."
     return f"{README_BEGIN}\n{body}\n{README_END}"
 
