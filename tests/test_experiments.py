@@ -232,3 +232,19 @@ def test_canonical_size_claim_verdicts(tmp_path, sl1, c1, verdict):
     (tmp_path / "mnist-compensation-scale.json").write_text(json.dumps({"models": rows}))
     evidence = next(c for c in CLAIMS if c.key == "M-qual-S").weigh(tmp_path)
     assert evidence.verdict == verdict and "`cpu` budget" in evidence.text, evidence.text
+
+
+@pytest.mark.parametrize("budget, seeds, verdict", [
+    ("paper", 3, "reproduced"),
+    ("paper", 1, "partly"),  # one seed cannot carry an ordering this fine
+    ("cpu", 3, "partly"),  # under-trained networks: weak evidence
+])
+def test_ordering_claim_needs_the_paper_budget_and_seeds(monkeypatch, tmp_path, budget, seeds, verdict):
+    import stnlab.experiments.claims as claims_mod
+    means = {"CNN": 1.5, "STN-C0": 0.9, "STN-C1": 1.2, "STN-DL1": 1.0, "STN-SL1": 0.95}
+    entries = [{"row": r, "column": "S", "mean": m, "std": 0.05 if seeds > 1 else None, "budget": budget,
+                "errors": [m] * seeds, "pass_std": [0.07] * seeds} for r, m in means.items()]
+    monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: entries)
+    evidence = next(c for c in CLAIMS if c.key == "M-order-S").weigh(tmp_path)
+    assert evidence.verdict == verdict, evidence.text
+    assert "C1 is worse than 3 of C0/DL1/SL1" in evidence.text
