@@ -74,6 +74,11 @@ def _planned(table, model, seed, **changes):
     return cfg.to_dict()
 
 
+def test_host_keys_do_not_name_a_budget():
+    assert budget_key("cpu", {"ckpt_every": 40, "threads": 1}) == "cpu"  # where and how a run ran, not what
+    assert budget_key("paper", {"threads": 2, "steps": 7, "lr": 0.1}) == "paper+lr=0.1+steps=7"
+
+
 def test_runner_refuses_to_keep_a_run_of_another_recipe(tmp_path, monkeypatch):
     _fake_runs(monkeypatch, [])
     table = get_table("mnist-rst")
@@ -108,7 +113,7 @@ def test_runner_trains_missing_seeds_keeps_finished_and_exports_results(tmp_path
                     results=tmp_path / "results")
     assert len(out) == 5 and all(len(v) == 2 and None not in v for v in out.values())
     trained = [c for c in calls if c[0] == "train"]
-    assert ("train", "STN-C0", "seed1", True, None, False) in trained  # interrupted: resumed, not restarted
+    assert ("train", "STN-C0", "seed1", True, 7, False) in trained  # interrupted: resumed, not restarted
     assert ("train", "STN-DL1", "seed0", False, 7, True) in trained  # died before its first checkpoint: restarted
     assert ("train", "STN-SL1", "seed1", False, 7, False) in trained
     assert not any(c[1] == "CNN" and c[2] == "seed0" for c in calls)  # finished: untouched

@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
                    help="only these cells: a model, a row, a column or a key like mnist-rot/STN-C1 (repeatable)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training config key for every cell, e.g. --set epochs=5 (recorded in the "
-                        "budget's folder name)")
+                        "budget's folder name; host keys such as threads or ckpt_every are not, and may change "
+                        "when an interrupted run resumes)")
     p.add_argument("--passes", type=int, default=None, help="transformed test passes (default: the paper's 10)")
     p.add_argument("--collect-only", action="store_true", help="train nothing; collect what has finished")
     p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")

@@ -21,8 +21,9 @@ HOST_KEYS = frozenset({"threads", "device", "prefetch", "eval_batch_size", "guar
 
 
 def budget_key(budget: str, sets: Mapping[str, Any] = ()) -> str:
-    """The folder name of a budget: its name, plus ``+key=value`` for every ``--set`` override."""
-    return budget + "".join(f"+{k}={v}" for k, v in sorted(dict(sets).items()))
+    """The folder name of a budget: its name, plus ``+key=value`` for every ``--set`` override that changes
+    what a run computes (host keys such as ``threads`` or ``ckpt_every`` do not name a new budget)."""
+    return budget + "".join(f"+{k}={v}" for k, v in sorted(dict(sets).items()) if k not in HOST_KEYS)
 
 
 def run_dir(table: PaperTable, cell: Cell, runs: str | Path, budget: str = "paper", seed: int = 0) -> Path:
@@ -92,8 +93,8 @@ def _train_and_eval(folder: Path, cfg: Any, bud: Budget, meta: dict[str, Any], p
     if progress:
         print(f"{'resuming' if resume else 'training'} {cfg.model} on {cfg.dataset}, seed {cfg.seed} in {folder}",
               flush=True)
-    train(None if resume else cfg, folder, resume=resume, force=restart, progress=progress, root=root,
-          cache_dir=cache_dir)
+    # on resume the saved config is kept; cfg can only change host keys (check_same_recipe), e.g. ckpt_every
+    train(cfg, folder, resume=resume, force=restart, progress=progress, root=root, cache_dir=cache_dir)
     if not (folder / "cell.json").is_file():
         write_json(folder / "cell.json", meta)
     return evaluate_run(folder, split="test", passes=passes if passes is not None else bud.passes,
