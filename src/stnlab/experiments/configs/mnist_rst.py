@@ -15,8 +15,11 @@ the run); ``smoke`` = 2 steps, 1 seed, 32 test images (the test suite, seconds p
 
 Runtime here (torch 2.13.0 CPU, this recipe, one run per core of the 2-core machine, one thread each;
 `wall_time` of the seed-0 runs' metrics): 12 (CNN), 16 (STN-C0), 20 (STN-C1), 25 (STN-DL1) and 28
-(STN-SL1) minutes for 50 epochs of the R column; T (60 px) and S (112 px) inputs cost about 4.6x and 16x
-per image.
+(STN-SL1) minutes for 50 epochs of the R column. T (60 px) and S (112 px) images cost far more: a training
+image is 27.6-47 MFLOP on R, 538-718 on T and 2,774-3,578 on S (``torch.utils.flop_counter``, CNN to
+STN-SL1), and STN-SL1 / STN-DL1 train at 36 img/s on S (one core, bf16), i.e. 24 minutes per epoch and
+about 4 hours for the ``cpu`` budget's 10 epochs; the whole S column at the ``cpu`` budget is about 16
+core-hours here, the T column at the ``paper`` budget about as much.
 
 Paper (test error %, mean over 10 transformed passes of the test set):
 
