@@ -11,7 +11,8 @@ step (forward + backward + SGD, on batches rendered beforehand, channels_last) a
   within each repeat, so a load that comes and goes hits them alike;
 * ``flop_per_img``: forward + backward FLOPs of one training image (``torch.utils.flop_counter``);
 * ``peak_gflops``: a 2048 x 2048 matmul in the same precision, measured in the same run (the roofline);
-* ``roofline_share``: ``img_per_s * flop_per_img / peak``; ``stn_over_cnn``: img/s over the CNN's.
+* ``roofline_share``: ``img_per_s * flop_per_img / peak``; ``stn_over_cnn``: img/s over the CNN's;
+* ``warmup_s``: seconds of the untimed first round (with ``--compile``: mostly the compilation).
 
 ``--json`` prints one JSON object per row instead of the markdown table. ``--compile`` adds rows for
 ``torch.compile`` (inductor) of the same step. A busy machine gives lower, noisier numbers.
@@ -95,9 +96,12 @@ def flops_per_image(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     return counter.get_total_flops() / len(y)
 
 
-def time_models(steps: dict[str, Callable], batches: list, device: torch.device, repeats: int) -> dict[str, float]:
-    """Median img/s of each step function, interleaved over ``repeats`` rounds after a warm-up."""
+def time_models(steps: dict[str, Callable], batches: list, device: torch.device,
+                repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median img/s of each step function, interleaved over ``repeats`` rounds after a warm-up round, and the
+    seconds of each one's warm-up round (with ``torch.compile``: mostly the compilation)."""
     samples: dict[str, list[float]] = {name: [] for name in steps}
+    warmup: dict[str, float] = {}
     images = sum(len(y) for _, y in batches)
     for r in range(repeats + 1):
         for name, step in steps.items():
@@ -108,7 +112,9 @@ def time_models(steps: dict[str, Callable], batches: list, device: torch.device,
             sync(device)
             if r:  # round 0 warms up (allocations, oneDNN primitives, compilation)
                 samples[name].append(images / (time.perf_counter() - t0))
-    return {name: statistics.median(v) for name, v in samples.items()}
+            else:
+                warmup[name] = time.perf_counter() - t0
+    return {name: statistics.median(v) for name, v in samples.items()}, warmup
 
 
 def bench_dataset(dataset: str, args: argparse.Namespace, device: torch.device,
@@ -124,7 +130,7 @@ def bench_dataset(dataset: str, args: argparse.Namespace, device: torch.device,
             for name in args.models:
                 steps[name], model = make_step(name, dataset, precision, device, compiled)
                 flops[name] = flops_per_image(model, *batches[0])
-            speed = time_models(steps, batches, device, args.repeats)
+            speed, warmup = time_models(steps, batches, device, args.repeats)
             for name in args.models:
                 rows.append({
                     "model": name, "dataset": dataset, "precision": precision, "compiled": compiled,
@@ -132,6 +138,7 @@ def bench_dataset(dataset: str, args: argparse.Namespace, device: torch.device,
                     "peak_gflops": round(peaks[precision], 1),
                     "roofline_share": round(speed[name] * flops[name] / 1e9 / peaks[precision], 3),
                     "stn_over_cnn": round(speed[name] / speed["CNN"], 3) if "CNN" in speed else None,
+                    "warmup_s": round(warmup[name], 1),
                 })
     return rows
 
