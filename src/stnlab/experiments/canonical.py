@@ -58,7 +58,6 @@ COLUMNS = {
     "S": Column("scale", tuple(2.0 ** (k / 2) for k in range(-2, 5)), "mnist-scale", "cpu",
                 "mnist-compensation-scale.json", "mnist-canonical-scale.png", "octaves", 1 / math.log(2)),
 }
-ANGLES = list(COLUMNS["R"].values)
 
 
 def _test_digits(n: int, seed: int, root: str | Path | None, canvas: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +111,7 @@ def _trained(table: Any, runs: str | Path, column: str, budget: str,
         folder = run_dir(table, cell, runs, budget, seed)
         if not (folder / "best.pt").is_file():
             raise StnlabError(f"no trained {name} run in {folder}; run `stnlab reproduce mnist-rst --cell "
-                              f"{cell.dataset}/{name} --budget {budget} --seeds {seed + 1}` first")
+                              f"{cell.key} --budget {budget} --seeds {seed + 1}` first")
         found[name] = (folder, load_run(folder)[0])
     return found
 
