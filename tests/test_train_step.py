@@ -106,3 +106,25 @@ def test_st_regularisers_are_off_by_default_and_measure_what_they_say():
     zoomed = scale_matrix(torch.full((4,), 8.0))  # log-scale ln 8, bound ln 4: penalty (ln 2)^2
     assert float(st_penalty([zoomed], 0.0, math.log(4))) == pytest.approx(math.log(2) ** 2, rel=1e-5)
     assert float(st_penalty([scale_matrix(torch.full((4,), 3.0))], 0.0, math.log(4))) == 0.0  # inside the bound
+
+
+def test_loc_grad_clip_bounds_the_loc_nets_step_only():
+    """With momentum 0, a step moves each parameter by lr * (clipped) gradient: the loc-net's update norm is
+    lr * loc_lr_multiplier * loc_grad_clip, the classifier's is the unclipped one."""
+    def step_deltas(**keys):
+        torch.manual_seed(0)
+        cfg = build_config({"model": "STN-C0", "dataset": "mnist-rot", "momentum": 0.0, "lr": 0.1, **keys})
+        model = build_model(cfg)
+        opt = make_optimizer(cfg, model)
+        setup = StepSetup(model, opt, Guard(cfg.theta_bound, torch.device("cpu")), torch.device("cpu"),
+                          loc_grad_clip=cfg.loc_grad_clip)
+        before = [[p.detach().clone() for p in g["params"]] for g in opt.param_groups]
+        g = torch.Generator().manual_seed(0)
+        train_step(setup, torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g), step=1)
+        return {grp["name"]: torch.sqrt(sum((p.detach() - b).pow(2).sum() for p, b in zip(grp["params"], old)))
+                for grp, old in zip(opt.param_groups, before)}
+
+    free, clipped = step_deltas(), step_deltas(loc_grad_clip=1e-3)
+    assert free["st0"] > 1e-3 * 0.1 * 10  # without the clip the loc-net's step is far larger than the bound
+    assert float(clipped["st0"]) == pytest.approx(1e-3 * 0.1, rel=1e-3)  # lr x multiplier 1 x clip norm
+    assert torch.equal(free["classifier"], clipped["classifier"])  # the classifier's step is untouched

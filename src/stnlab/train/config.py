@@ -50,6 +50,9 @@ class RunConfig:
     ``dataset`` is a built-in name or ``folder:PATH`` / ``idx:PATH`` / ``npz:FILE``; ``protocol``
     (none = null, rotation, scale, translation), ``image_size`` (resize to N x N) and ``strict`` (refuse
     unreadable image files) select its variant (:func:`stnlab.data.make_source`).
+    ``grad_clip`` > 0 clips the norm of the whole gradient; ``loc_grad_clip`` > 0 clips the norm of the
+    loc-nets' own parameters' gradient (the ``st*`` parameter groups, before ``grad_clip``), so a loc-net's
+    large gradient does not shrink the classifier's steps.
     ``transform_warmup`` > 0 ramps the training split's protocol in over that many epochs (epoch ``e`` at
     amplitude ``min(1, e / N)``: epoch 0 untransformed; validation and test stay at the full protocol).
     """
@@ -72,6 +75,7 @@ class RunConfig:
     milestones: tuple[float, ...] = (0.5, 0.75)
     lr_decay: float = 0.1
     grad_clip: float = 0.0
+    loc_grad_clip: float = 0.0
     batch_size: int = 256
     epochs: int = 50
     steps: int | None = None
@@ -189,7 +193,7 @@ def _check(cfg: RunConfig) -> None:
         value = getattr(cfg, key)
         if not (value > 0 and math.isfinite(value)):
             raise bad(key, "must be a positive number")
-    for key in ("momentum", "weight_decay", "grad_clip", "val_every", "ckpt_every", "threads",
+    for key in ("momentum", "weight_decay", "grad_clip", "loc_grad_clip", "val_every", "ckpt_every", "threads",
                 "loc_lr_multiplier", "seed", "data_seed", "val_samples", "prefetch", "st_identity_weight",
                 "st_log_scale_bound", "st_grid_every", "transform_warmup"):
         value = getattr(cfg, key)

@@ -28,7 +28,7 @@ from stnlab.train.recorder import Progress, Recorder, TrainingDiverged, TrainJob
 from stnlab.train.run import build_model
 from stnlab.train.step import Guard, StepSetup, lr_at, make_optimizer, set_lr, train_step
 
-RESUME_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip",
+RESUME_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip", "loc_grad_clip",
                "theta_bound", "val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device",
                "prefetch", "guard_every", "st_warn_after", "st_grid_every")
 
@@ -141,7 +141,7 @@ def _loop(job: TrainJob, rec: Recorder, step: int, progress: bool) -> dict[str, 
     if d.enabled:
         net = DistributedDataParallel(job.model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
     setup = StepSetup(net, job.optimizer, rec.guard, d.device, cfg.precision, cfg.grad_clip,
-                      cfg.st_identity_weight, cfg.st_log_scale_bound)
+                      cfg.st_identity_weight, cfg.st_log_scale_bound, cfg.loc_grad_clip)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     show = progress and d.is_main
     overall = tqdm(total=job.total, initial=step, desc=f"{cfg.model} {cfg.dataset}", unit="step",

@@ -95,6 +95,7 @@ class StepSetup:
     grad_clip: float = 0.0
     identity_weight: float = 0.0
     log_scale_bound: float = 0.0
+    loc_grad_clip: float = 0.0
 
 
 class StepResult(NamedTuple):
@@ -141,6 +142,10 @@ def train_step(s: StepSetup, x: Tensor, labels: Tensor, step: int) -> StepResult
     penalty = st_penalty(mats, s.identity_weight, s.log_scale_bound)
     s.optimizer.zero_grad(set_to_none=True)
     (loss if penalty is None else loss + penalty).backward()
+    if s.loc_grad_clip > 0:  # each ST's own parameters (make_optimizer's "st<i>" groups)
+        for group in s.optimizer.param_groups:
+            if str(group.get("name", "")).startswith("st"):
+                nn.utils.clip_grad_norm_(group["params"], s.loc_grad_clip)
     if s.grad_clip > 0:
         nn.utils.clip_grad_norm_(s.net.parameters(), s.grad_clip)
     s.optimizer.step()
