@@ -9,6 +9,7 @@ import stnlab.experiments.reproduce as reproduce_mod
 from stnlab.cli import main
 from stnlab.errors import StnlabError
 from stnlab.experiments import budget_key, format_results_markdown, get_table, run_dir, run_table, select_cells, tables
+from stnlab.experiments.canonical import COLUMNS
 from stnlab.experiments.claims import CLAIMS, format_claims
 from stnlab.experiments.results import readme_block
 from stnlab.models import create_model
@@ -23,6 +24,9 @@ def test_every_cell_is_a_valid_run():
             assert cfg.model == cell.model
             create_model(cell.model, cell.dataset)  # raises on a bad name
             assert cell.row in table.rows and cell.column in table.columns
+        assert set(table.reports) <= set(table.columns), table.name  # a report belongs to one of its columns
+    # `stnlab canonical` measures exactly the columns whose report file the table names
+    assert set(get_table("mnist-rst").reports) == set(COLUMNS)
 
 
 def test_docstrings_hold_the_paper_numbers_and_command():

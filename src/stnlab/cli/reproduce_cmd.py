@@ -142,8 +142,8 @@ def run_canonical(args: argparse.Namespace) -> int:
     else:
         data = canonical_report(args.runs, args.results, column=args.column, budget=args.budget, seeds=args.seed,
                                 images=args.images or 200, root=args.data_root)
-        col = COLUMNS[args.column]
-        wrote = f"{args.results}/{col.report} and {args.results}/figures/{col.figure}"
+        report, figure = get_table("mnist-rst").reports[args.column], COLUMNS[args.column].figure
+        wrote = f"{args.results}/{report} and {args.results}/figures/{figure}"
     for row in data.get("per_seed", []):
         print(f"{row['model']} seed {row['seed']}: slope {row['slope']:+.3f}, class std {row['class_std']:.2f} "
               f"{data.get('unit', 'deg')}")

@@ -45,8 +45,7 @@ class Column:
     kind: str  # the compensation kind (stnlab.analysis.compensation)
     values: tuple[float, ...]  # applied values: degrees / scale factors
     dataset: str  # the column's data set: its canvas is the networks' input size
-    budget: str  # the default budget folder of the runs
-    report: str  # JSON file in the results folder
+    budget: str  # the default budget folder of the runs (the JSON report's name: the table's ``reports``)
     figure: str  # PNG file in RESULTS/figures
     unit: str  # the unit of the reported parameters
     per_unit: float  # report value = content value (degrees / natural log-scale) * per_unit
@@ -54,9 +53,9 @@ class Column:
 
 COLUMNS = {
     "R": Column("rotation", tuple(float(a) for a in range(-90, 91, 30)), "mnist-rot", "paper",
-                "mnist-compensation.json", "mnist-canonical.png", "deg", 1.0),
+                "mnist-canonical.png", "deg", 1.0),
     "S": Column("scale", tuple(2.0 ** (k / 2) for k in range(-2, 5)), "mnist-scale", "cpu",
-                "mnist-compensation-scale.json", "mnist-canonical-scale.png", "octaves", 1 / math.log(2)),
+                "mnist-canonical-scale.png", "octaves", 1 / math.log(2)),
 }
 
 
@@ -157,7 +156,7 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
                     f"compensation); class_std: per-class std of the canonical {what} ({col.unit}); per_seed: "
                     "every measured seed on the same test digits"}
     out = Path(results)
-    write_json(out / col.report, data)
+    write_json(out / table.reports[column], data)
     views = aligned_views(found["STN-SL1"][1], x[:3], col.kind, col.values)
     fig = _figure(views, first, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: "
                                      f"{'rotated' if col.kind == 'rotation' else 'scaled'} test digits and the "

@@ -152,13 +152,14 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
     return weigh
 
 
-# the canonical-pose reports of `stnlab canonical` per column: file, unit, format, class-std target (None: none)
-_CANONICAL = {"R": ("mnist-compensation.json", "°", ".1f", 25.0),
-              "S": ("mnist-compensation-scale.json", " oct", ".2f", None)}
+# the canonical-pose reports of `stnlab canonical` per column (file: the table's `reports`): unit, format,
+# class-std target (None: none)
+_CANONICAL = {"R": ("°", ".1f", 25.0), "S": (" oct", ".2f", None)}
 
 
 def _compensation(column: str) -> Callable[[Path], Evidence]:
-    name, unit, fmt, std_target = _CANONICAL[column]
+    unit, fmt, std_target = _CANONICAL[column]
+    name = get_table("mnist-rst").reports[column]
 
     def weigh(results: Path) -> Evidence:
         data = _json(results / name)

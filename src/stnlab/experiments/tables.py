@@ -75,6 +75,9 @@ class PaperTable:
     row_label: str = "network"
     doc: str = ""
     budgets: Mapping[str, Budget] = field(default_factory=_default_budgets)
+    # the canonical-pose reports of `stnlab canonical` in the results folder, by column (the README shows them
+    # under the table, the claims ledger weighs them)
+    reports: Mapping[str, str] = field(default_factory=dict)
 
     def budget(self, name: str) -> Budget:
         """The budget called ``name``; StnlabError listing the valid ones otherwise."""
