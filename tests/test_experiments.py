@@ -14,6 +14,7 @@ from stnlab.experiments.claims import CLAIMS, format_claims
 from stnlab.experiments.results import readme_block
 from stnlab.models import create_model
 from stnlab.train import build_config
+from stnlab.train.distributed import cpu_count
 
 
 def test_every_cell_is_a_valid_run():
@@ -180,6 +181,23 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     assert scale["models"][0]["applied"] == pytest.approx([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], abs=1e-5)
     assert (tmp_path / "results" / "figures" / "mnist-canonical-scale.png").stat().st_size > 10_000
     assert "| class std (octaves) |" in readme_block(tables(), tmp_path / "results")
+
+
+def test_reproduce_jobs_trains_runs_in_parallel_processes_with_the_sequential_result(data_root, tmp_path):
+    table, cells = get_table("mnist-rst"), ["mnist-rot/CNN", "mnist-rot/STN-C0"]
+    threads = max(1, cpu_count() // 2)
+    par = run_table(table, tmp_path / "par", budget="smoke", cells=cells, jobs=2, progress=False, root=data_root,
+                    results=tmp_path / "results")
+    seq = run_table(table, tmp_path / "seq", budget="smoke", cells=cells, sets={"threads": threads}, progress=False,
+                    root=data_root)
+    assert list(par) == cells and [r[0]["error"] for r in par.values()] == [r[0]["error"] for r in seq.values()]
+    for cell in cells:  # each worker ran with 1/jobs of the cores
+        folder = run_dir(table, table.cells[[c.key for c in table.cells].index(cell)], tmp_path / "par", "smoke")
+        assert json.loads((folder / "config.json").read_text())["threads"] == threads
+    assert len(json.loads((tmp_path / "results" / "mnist-rst.json").read_text())["cells"]) == 2
+    assert main(["reproduce", "mnist-rst", "--budget", "smoke", "--jobs", "0", "--runs", str(tmp_path / "x")]) == 2
+    with pytest.raises(StnlabError, match="MNIST file"):  # a worker's error reaches the caller as it is
+        run_table(table, tmp_path / "bad", budget="smoke", cells=cells, jobs=2, progress=False, root=tmp_path / "no")
 
 
 def _dirs(tmp_path):

@@ -42,6 +42,8 @@ def register(subparsers: Any) -> None:
                         "budget's folder name; host keys such as threads or ckpt_every are not, and may change "
                         "when an interrupted run resumes)")
     p.add_argument("--passes", type=int, default=None, help="transformed test passes (default: the paper's 10)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train N runs at once, each pinned to 1/N of the cores with as many threads (default: 1)")
     p.add_argument("--collect-only", action="store_true", help="train nothing; collect what has finished")
     p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
@@ -103,7 +105,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     sets = parse_sets(args.sets)
     run_table(table, args.runs, budget=args.budget, seeds=args.seeds, results=args.results, cells=args.cells,
               sets=sets, collect_only=args.collect_only, passes=args.passes, progress=not args.no_progress,
-              root=args.data_root, cache_dir=args.cache_dir)
+              jobs=args.jobs, root=args.data_root, cache_dir=args.cache_dir)
     data = write_table_results(table, args.results)
     print(format_results_markdown(table, data["cells"]))
     return 0

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
 from stnlab.experiments.results import export_run, result_dir, write_table_results
-from stnlab.experiments.tables import Budget, Cell, PaperTable
+from stnlab.experiments.tables import Cell, PaperTable
 from stnlab.io import write_json
 from stnlab.train import RunConfig, build_config, evaluate_run, read_config_file, train
+from stnlab.train.distributed import cpu_count
 
 # config keys that do not change what a run computes (where and how fast it ran): a kept run may differ in them
 HOST_KEYS = frozenset({"threads", "device", "prefetch", "eval_batch_size", "guard_every", "ckpt_every",
@@ -84,7 +87,7 @@ def code_version() -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def _train_and_eval(folder: Path, cfg: Any, bud: Budget, meta: dict[str, Any], passes: int | None,
+def _train_and_eval(folder: Path, cfg: Any, passes: int | None, eval_samples: int, meta: dict[str, Any],
                     progress: bool, root: str | Path | None, cache_dir: str | Path | None) -> dict[str, Any]:
     """Train (or resume, or restart) one run folder, then evaluate it on the test split."""
     resume = (folder / "last.pt").is_file()
@@ -97,44 +100,97 @@ def _train_and_eval(folder: Path, cfg: Any, bud: Budget, meta: dict[str, Any], p
     train(cfg, folder, resume=resume, force=restart, progress=progress, root=root, cache_dir=cache_dir)
     if not (folder / "cell.json").is_file():
         write_json(folder / "cell.json", meta)
-    return evaluate_run(folder, split="test", passes=passes if passes is not None else bud.passes,
-                        max_samples=bud.eval_samples, root=root, cache_dir=cache_dir)
+    return evaluate_run(folder, split="test", passes=passes, max_samples=eval_samples, root=root,
+                        cache_dir=cache_dir)
+
+
+def _pin_worker(counter: Any, cores_per_job: int) -> None:
+    """Process-pool initializer: pin this worker to its own slice of the cores this process may use (Linux)."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        mine = cores[index * cores_per_job:(index + 1) * cores_per_job]
+        if mine:
+            os.sched_setaffinity(0, mine)
+
+
+def _train_unit(job: tuple) -> tuple[int, dict[str, Any]]:
+    """Pool task: train and evaluate one run; ``(its index, its test result)``."""
+    index, *args = job
+    return index, _train_and_eval(*args)
+
+
+def _run_units(units: list[tuple], jobs: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Train ``units`` (``_train_and_eval`` argument tuples): in this process, or ``jobs`` pinned worker
+    processes at a time; yield ``(index, result)`` as each finishes. A failure stops every worker (their
+    runs resume from their last checkpoints)."""
+    if jobs == 1 or len(units) <= 1:
+        for i, unit in enumerate(units):
+            yield i, _train_and_eval(*unit)
+        return
+    ctx = mp.get_context("spawn")  # no forked torch thread pools
+    cores_per_job = max(1, cpu_count() // jobs)
+    pool = ctx.Pool(min(jobs, len(units)), initializer=_pin_worker, initargs=(ctx.Value("i", 0), cores_per_job))
+    try:
+        yield from pool.imap_unordered(_train_unit, [(i, *u) for i, u in enumerate(units)])
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", seeds: int | None = None,
               results: str | Path | None = None, cells: Iterable[str] = (), sets: Mapping[str, Any] = (),
-              collect_only: bool = False, passes: int | None = None, progress: bool = True,
+              collect_only: bool = False, passes: int | None = None, progress: bool = True, jobs: int = 1,
               root: str | Path | None = None, cache_dir: str | Path | None = None) -> dict[str, list[dict | None]]:
     """Train and evaluate every selected cell x seed without a test result; return ``{cell key: [eval per seed]}``.
 
     Finished seeds (``eval.json`` on the test split) are kept, interrupted ones resumed, ones that died
     before their first checkpoint restarted. ``sets`` override config keys of every cell (the budget's
-    folder name then records them). With ``results``, each finished seed's small files are copied to
-    ``results/runs/...`` and ``results/<table>.json``/``.md`` regenerated as cells land.
+    folder name then records them). ``jobs`` > 1 trains that many runs at once, each in its own process
+    pinned to 1/jobs of the cores, with as many threads (unless ``sets`` gives ``threads``). With
+    ``results``, each finished seed's small files are copied to ``results/runs/...`` and
+    ``results/<table>.json``/``.md`` regenerated as cells land.
     """
     if passes is not None and passes < 1:
         raise StnlabError(f"--passes must be >= 1, got {passes}")
+    if jobs < 1:
+        raise StnlabError(f"--jobs must be >= 1, got {jobs}")
     bud = table.budget(budget)
     n_seeds = seeds if seeds is not None else bud.seeds
     if n_seeds < 1:
         raise StnlabError(f"--seeds must be >= 1, got {n_seeds}")
     key = budget_key(budget, sets)
+    host = {} if jobs == 1 or "threads" in dict(sets) else {"threads": max(1, cpu_count() // jobs)}
     out: dict[str, list[dict | None]] = {}
+    todo: list[tuple[Cell, int, Path]] = []
+    units: list[tuple] = []
+
+    def land(cell: Cell, seed: int, folder: Path, result: dict[str, Any] | None) -> None:
+        out[cell.key][seed] = result
+        if result is not None and results is not None:
+            export_run(folder, result_dir(results, table, key, cell.key, seed))
+            write_table_results(table, results)
+
     for cell in select_cells(table, cells):
-        out[cell.key] = []
+        out[cell.key] = [None] * n_seeds
         for seed in range(n_seeds):
             folder = run_dir(table, cell, runs, key, seed)
             # validates --set values up front, also when nothing is trained
             cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides,
-                               bud.overrides, dict(sets), {"seed": seed})
+                               bud.overrides, dict(sets), {"seed": seed}, host)
             check_same_recipe(folder, cfg)
             result = read_result(folder)
             if result is None and not collect_only:
                 meta = {"table": table.name, "cell": cell.key, "budget": key, "seed": seed,
                         "commit": code_version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-                result = _train_and_eval(folder, cfg, bud, meta, passes, progress, root, cache_dir)
-            if result is not None and results is not None:
-                export_run(folder, result_dir(results, table, key, cell.key, seed))
-                write_table_results(table, results)
-            out[cell.key].append(result)
+                todo.append((cell, seed, folder))
+                units.append((folder, cfg, bud.passes if passes is None else passes, bud.eval_samples, meta,
+                              progress, root, cache_dir))
+            else:
+                land(cell, seed, folder, result)
+    for i, result in _run_units(units, jobs):
+        land(*todo[i], result)
     return out
