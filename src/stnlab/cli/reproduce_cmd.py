@@ -18,6 +18,7 @@ from stnlab.experiments import (
 from stnlab.experiments.canonical import COLUMNS, canonical_report
 from stnlab.experiments.claims import write_claims
 from stnlab.experiments.plankton_study import plankton_report
+from stnlab.experiments.status import format_status, run_status
 from stnlab.experiments.weights import export_weights
 from stnlab.train import parse_sets
 
@@ -44,6 +45,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--passes", type=int, default=None, help="transformed test passes (default: the paper's 10)")
     p.add_argument("--jobs", type=int, default=1,
                    help="train N runs at once, each pinned to 1/N of the cores with as many threads (default: 1)")
+    p.add_argument("--status", action="store_true",
+                   help="train nothing; print each run's state (finished, in progress: how far, time left)")
     p.add_argument("--collect-only", action="store_true", help="train nothing; collect what has finished")
     p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
@@ -103,6 +106,10 @@ def run_reproduce(args: argparse.Namespace) -> int:
     """Run (or collect) one table and print it."""
     table = get_table(args.table)
     sets = parse_sets(args.sets)
+    if args.status:
+        print(format_status(run_status(table, args.runs, budget=args.budget, seeds=args.seeds, cells=args.cells,
+                                       sets=sets)))
+        return 0
     run_table(table, args.runs, budget=args.budget, seeds=args.seeds, results=args.results, cells=args.cells,
               sets=sets, collect_only=args.collect_only, passes=args.passes, progress=not args.no_progress,
               jobs=args.jobs, root=args.data_root, cache_dir=args.cache_dir)

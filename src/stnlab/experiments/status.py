@@ -1,0 +1,101 @@
+"""Where the runs of a paper table stand: finished, in progress (how far, how fast, time left), not started.
+
+``stnlab reproduce TABLE --status`` prints it; nothing is trained or written. Progress comes from each run
+folder's ``config.json`` and ``metrics.jsonl`` (one record per validation, so it lags the last checkpoint by
+at most ``val_every`` steps); the time left assumes the rest of the run trains at the last record's rate
+(evaluation on the test split not counted).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stnlab.experiments.reproduce import budget_key, read_result, run_dir, select_cells
+from stnlab.experiments.tables import PaperTable
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """One seed of one cell: its state and, while it trains, how far it got."""
+
+    cell: str
+    seed: int
+    state: str  # "finished", "in progress" or "not started"
+    error: float | None = None  # test error (%), when finished
+    step: int = 0  # of the last validation record
+    total: int | None = None  # the run's steps (None: not known before its first record)
+    val_error: float | None = None  # (%) at ``step``
+    eta_s: float | None = None  # seconds of training left at the last rate
+    age_s: float | None = None  # seconds since the last checkpoint was written
+
+
+def _last_record(folder: Path) -> dict[str, Any] | None:
+    """The last parseable line of ``metrics.jsonl`` (a line being written may be cut)."""
+    path = folder / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    for line in reversed(path.read_text().splitlines()):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
+    """The status of a run folder without a test result."""
+    ckpt = folder / "last.pt"
+    if not ckpt.is_file():
+        return RunStatus(cell, seed, "not started")
+    age = max(0.0, time.time() - ckpt.stat().st_mtime)
+    rec, cfg = _last_record(folder), json.loads((folder / "config.json").read_text())
+    if not rec or not rec.get("epoch"):
+        return RunStatus(cell, seed, "in progress", age_s=age)
+    step = int(rec["step"])
+    per_epoch = round(step / rec["epoch"])  # training steps per epoch
+    total = cfg["steps"] if cfg.get("steps") is not None else cfg["epochs"] * per_epoch
+    rate = rec.get("img_per_s")
+    eta = (total - step) * cfg["batch_size"] / rate if rate else None
+    val = rec.get("val_error")
+    return RunStatus(cell, seed, "in progress", step=step, total=total,
+                     val_error=None if val is None else 100 * val, eta_s=eta, age_s=age)
+
+
+def run_status(table: PaperTable, runs: str | Path, *, budget: str = "paper", seeds: int | None = None,
+               cells: Iterable[str] = (), sets: Mapping[str, Any] = ()) -> list[RunStatus]:
+    """The status of every selected cell x seed of ``table`` at ``budget`` (``sets`` as for ``run_table``)."""
+    n_seeds = seeds if seeds is not None else table.budget(budget).seeds
+    key = budget_key(budget, sets)
+    out = []
+    for cell in select_cells(table, cells):
+        for seed in range(n_seeds):
+            folder = run_dir(table, cell, runs, key, seed)
+            result = read_result(folder)
+            out.append(RunStatus(cell.key, seed, "finished", error=100 * result["error"]) if result is not None
+                       else _progress(folder, cell.key, seed))
+    return out
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def format_status(rows: Iterable[RunStatus]) -> str:
+    """A plain-text table of run states, one line per run."""
+    lines = [f"{'cell':36s} {'seed':>4s}  {'state':11s} {'progress':>13s} {'error %':>12s} {'time left':>9s} "
+             f"{'last ckpt':>9s}"]
+    for r in rows:
+        progress = "-" if r.total is None else f"{r.step}/{r.total}"
+        err = r.error if r.state == "finished" else r.val_error
+        err_s = "-" if err is None else f"{err:.2f}" + ("" if r.state == "finished" else " (val)")
+        age = "-" if r.age_s is None else f"{_minutes(r.age_s)} ago"
+        lines.append(f"{r.cell:36s} {r.seed:4d}  {r.state:11s} {progress:>13s} {err_s:>12s} {_minutes(r.eta_s):>9s} "
+                     f"{age:>9s}")
+    return "\n".join(lines)

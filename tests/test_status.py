@@ -1,0 +1,40 @@
+"""`stnlab reproduce TABLE --status`: the state of each run, read from its folder without training anything."""
+
+import json
+
+import pytest
+
+from stnlab.cli import main
+from stnlab.experiments import get_table, run_dir
+from stnlab.experiments.status import format_status, run_status
+
+
+def _folder(tmp_path, model, seed=0):
+    table = get_table("mnist-rst")
+    folder = run_dir(table, table.cell(model, "R"), tmp_path, "paper", seed)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_status_reads_finished_in_progress_and_missing_runs(tmp_path, capsys):
+    done = _folder(tmp_path, "CNN")
+    (done / "eval.json").write_text(json.dumps({"split": "test", "error": 0.0152, "passes": 10}))
+    half = _folder(tmp_path, "STN-C0")
+    (half / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
+    (half / "last.pt").write_bytes(b"")
+    records = [{"epoch": 1.0, "step": 195, "val_error": 0.5, "img_per_s": 100.0},
+               {"epoch": 2.0, "step": 390, "val_error": 0.2056, "img_per_s": 128.0}]
+    (half / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"epoch": 2.3, "st')
+    rows = {r.cell: r for r in run_status(get_table("mnist-rst"), tmp_path, cells=["R"], seeds=1)}
+    assert rows["mnist-rot/CNN"].state == "finished" and rows["mnist-rot/CNN"].error == pytest.approx(1.52)
+    c0 = rows["mnist-rot/STN-C0"]  # the cut last line is skipped; 195 steps per epoch x 50 epochs
+    assert (c0.state, c0.step, c0.total) == ("in progress", 390, 9750)
+    assert c0.val_error == pytest.approx(20.56) and c0.eta_s == pytest.approx((9750 - 390) * 256 / 128.0)
+    assert c0.age_s is not None and c0.age_s < 60
+    assert rows["mnist-rot/STN-SL1"].state == "not started"
+    text = format_status(rows.values())
+    assert "390/9750" in text and "5.2 h" in text and "1.52" in text
+    assert main(["reproduce", "mnist-rst", "--status", "--cell", "R", "--seeds", "1", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("not started") == 3 and "in progress" in out
+    assert not (tmp_path / "results").exists() and not list(tmp_path.rglob("results"))  # nothing written
