@@ -54,8 +54,9 @@ _COLUMNS = {"R": "mnist-rot", "S": "mnist-scale", "T": "mnist-trans"}
 # bf16 autocast; chosen on the 50k/10k validation split
 RECIPE = {"lr": 0.05, "loc_lr_multiplier": 0.2, "transform_warmup": 10, "precision": "bf16"}
 # the T (60 px) and S (112 px) columns add gradient-norm clipping: the linear layer's fan-in is 25x / 132x the
-# R column's, and without it the S loc-nets of STN-SL1 and STN-DL1 jumped in their first epoch to a constant
-# transform that samples (mostly) outside the image, leaving both at chance (docs/training.md, "Large inputs")
+# R column's, and without it the S loc-nets of STN-SL1 and STN-DL1 (and T's STN-SL1) jumped in their first
+# epoch to a constant transform that samples (mostly) outside the image, leaving them at chance
+# (docs/training.md, "Large inputs")
 LARGE_INPUTS = {"grad_clip": 1.0}
 
 TABLE = register_table(PaperTable(
