@@ -90,6 +90,7 @@ def code_version() -> str:
 def _train_and_eval(folder: Path, cfg: Any, passes: int | None, eval_samples: int, meta: dict[str, Any],
                     progress: bool, root: str | Path | None, cache_dir: str | Path | None) -> dict[str, Any]:
     """Train (or resume, or restart) one run folder, then evaluate it on the test split."""
+    meta = {**meta, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # when this run (not the command) started
     resume = (folder / "last.pt").is_file()
     # a folder with a config but no checkpoint is a run that died before its first save: start it again
     restart = not resume and (folder / "config.json").is_file()
@@ -184,8 +185,7 @@ def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", see
             check_same_recipe(folder, cfg)
             result = read_result(folder)
             if result is None and not collect_only:
-                meta = {"table": table.name, "cell": cell.key, "budget": key, "seed": seed,
-                        "commit": code_version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                meta = {"table": table.name, "cell": cell.key, "budget": key, "seed": seed, "commit": code_version()}
                 todo.append((cell, seed, folder))
                 units.append((folder, cfg, bud.passes if passes is None else passes, bud.eval_samples, meta,
                               progress, root, cache_dir))
