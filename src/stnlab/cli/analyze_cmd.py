@@ -68,7 +68,12 @@ def register(subparsers: Any) -> None:
         "checks, and the compensation of trained spatial transformers.",
     )
     sub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+    _add_alignment(sub)
+    _add_filters(sub)
+    _add_trained(sub)
 
+
+def _add_alignment(sub: Any) -> None:
     a = sub.add_parser(
         "alignment",
         help="residual of aligning feature maps of transformed images, per depth",
@@ -89,6 +94,8 @@ def register(subparsers: Any) -> None:
     _common(a, "output folder (required)")
     a.set_defaults(func=run_alignment)
 
+
+def _add_filters(sub: Any) -> None:
     f = sub.add_parser(
         "filters",
         help="single-layer theorem: random, 90-degree-symmetric, isotropic filters",
@@ -110,6 +117,9 @@ def register(subparsers: Any) -> None:
     _common(f, "output folder (required)")
     f.set_defaults(func=run_filters)
 
+
+def _add_trained(sub: Any) -> None:
+    """``compensation`` and ``figures``: the analyses of a trained run."""
     for name, helptext in (
         ("compensation", "how much a trained ST undoes known input transforms"),
         ("figures", "all figures for a trained run"),

@@ -24,7 +24,14 @@ from stnlab.train import parse_sets
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``reproduce``, ``tables`` and ``claims`` sub-commands."""
+    """Add the ``reproduce``, ``tables``, ``claims``, ``canonical`` and ``export-weights`` sub-commands."""
+    _add_reproduce(subparsers)
+    _add_results(subparsers)
+    _add_canonical(subparsers)
+    _add_export_weights(subparsers)
+
+
+def _add_reproduce(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "reproduce", help="train + evaluate every cell of a paper table, print ours beside the paper's",
         description="Train and evaluate each cell x seed of a paper table that has no result yet (finished runs "
@@ -53,6 +60,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_reproduce)
 
+
+def _add_results(subparsers: Any) -> None:
     t = subparsers.add_parser("tables", help="list the paper tables (or print them from committed results)",
                               description="List the paper tables stnlab reproduces, with their commands.")
     t.add_argument("--markdown", action="store_true", help="print every table as markdown from the results folder")
@@ -67,6 +76,8 @@ def register(subparsers: Any) -> None:
     c.add_argument("--out", default=None, help="write here (default: RESULTS/CLAIMS.md)")
     c.set_defaults(func=run_claims)
 
+
+def _add_canonical(subparsers: Any) -> None:
     q = subparsers.add_parser("canonical", help="do the trained STNs undo the input's rotation/scaling "
                                                 "(canonical pose)?",
                               description="Measure the compensation of a table's trained STNs. mnist-rst: "
@@ -92,6 +103,8 @@ def register(subparsers: Any) -> None:
     q.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
     q.set_defaults(func=run_canonical)
 
+
+def _add_export_weights(subparsers: Any) -> None:
     w = subparsers.add_parser("export-weights", help="ship a trained run's weights with the package (developers)",
                               description="Copy the best checkpoint's weights of RUN_DIR into the package's "
                                           "pretrained weights (stnlab/weights/), with its test error and the "
