@@ -17,9 +17,11 @@ Runtime here (torch 2.13.0 CPU, this recipe, one run per core of the 2-core mach
 `wall_time` of the seed-0 runs' metrics): 12 (CNN), 16 (STN-C0), 20 (STN-C1), 25 (STN-DL1) and 28
 (STN-SL1) minutes for 50 epochs of the R column. T (60 px) and S (112 px) images cost far more: a training
 image is 27.6-47 MFLOP on R, 538-718 on T and 2,774-3,578 on S (``torch.utils.flop_counter``, CNN to
-STN-SL1), and STN-SL1 / STN-DL1 train at 36 img/s on S (one core, bf16), i.e. 24 minutes per epoch and
-about 4 hours for the ``cpu`` budget's 10 epochs; the whole S column at the ``cpu`` budget is about 16
-core-hours here, the T column at the ``paper`` budget about as much.
+STN-SL1), and STN-SL1 / STN-DL1 train at 35-37 img/s on S (one core, one thread, beside another run;
+``img_per_s`` of their metrics), i.e. 24 minutes per epoch, or at 63-66 img/s as the only run on both cores
+(2 threads), 13 minutes per epoch: 2.2 hours of training for the ``cpu`` budget's 10 epochs, plus about
+10 minutes for the 10 test passes. The whole S column at the ``cpu`` budget is about 16 core-hours here,
+the T column at the ``paper`` budget (about 175 img/s for STN-SL1 on one core) about 20.
 
 Paper (test error %, mean over 10 transformed passes of the test set):
 
