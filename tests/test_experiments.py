@@ -275,3 +275,18 @@ def test_ordering_claim_needs_the_paper_budget_and_seeds(monkeypatch, tmp_path, 
     evidence = next(c for c in CLAIMS if c.key == "M-order-S").weigh(tmp_path)
     assert evidence.verdict == verdict, evidence.text
     assert "C1 is worse than 3 of C0/DL1/SL1" in evidence.text
+
+
+@pytest.mark.parametrize("budget, mean, verdict", [
+    ("paper", 1.6, "not reproduced"),  # a miss at the paper's budget is evidence against
+    ("cpu", 1.6, "not run here"),  # a miss by under-trained networks is not
+    ("cpu", 0.8, "partly"),  # within 10 % already at the reduced budget
+])
+def test_number_claim_reads_a_reduced_budget_miss_as_not_run(monkeypatch, tmp_path, budget, mean, verdict):
+    import stnlab.experiments.claims as claims_mod
+    entries = [{"row": "STN-SL1", "column": "S", "mean": mean, "std": None, "budget": budget, "errors": [mean],
+                "pass_std": [0.07]}]
+    monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: entries)
+    evidence = next(c for c in CLAIMS if c.key == "M-S").weigh(tmp_path)
+    assert evidence.verdict == verdict, evidence.text
+    assert f"STN-SL1 {mean:.2f} (n=1, {budget}) vs 0.82" in evidence.text
