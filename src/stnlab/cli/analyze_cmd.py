@@ -32,7 +32,8 @@ from stnlab.data.spec import parse_dataset
 from stnlab.errors import StnlabError
 from stnlab.io import check_creatable, ensure_dir, write_json
 from stnlab.models import create_model
-from stnlab.train import load_run
+from stnlab.train import load_run, read_metrics
+from stnlab.train.history import format_history, history_rows
 
 
 def _common(p: argparse.ArgumentParser, out_help: str) -> None:
@@ -60,7 +61,8 @@ def _align_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``analyze`` with its sub-commands ``alignment``, ``filters``, ``compensation``, ``figures``."""
+    """Add ``analyze`` with its sub-commands ``alignment``, ``filters``, ``compensation``, ``figures``,
+    ``history``."""
     p = subparsers.add_parser(
         "analyze",
         help="measure when spatial transforms can (not) give invariance",
@@ -71,6 +73,7 @@ def register(subparsers: Any) -> None:
     _add_alignment(sub)
     _add_filters(sub)
     _add_trained(sub)
+    _add_history(sub)
 
 
 def _add_alignment(sub: Any) -> None:
@@ -148,6 +151,33 @@ def _add_trained(sub: Any) -> None:
         if name == "figures":
             _align_args(c)
         c.set_defaults(func=run_compensation if name == "compensation" else run_figures)
+
+
+def _add_history(sub: Any) -> None:
+    h = sub.add_parser(
+        "history",
+        help="a run's errors and what its STs did at each validation (from metrics.jsonl)",
+        description="One row per validation of each run: training and validation error and, per ST, the "
+        "mean determinant of its sampling matrix (< 1 zooms in), the share of its grid outside the input, "
+        "the spread of its angle and, on data with a transform protocol, the compensation slope and R^2 "
+        "(-1 = full compensation, 0 = none). Reads metrics.jsonl only: works on running and committed runs.",
+    )
+    h.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="folders written by 'stnlab train'")
+    h.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    h.set_defaults(func=run_history)
+
+
+def run_history(args: argparse.Namespace) -> int:
+    """Print the training history table of each run folder."""
+    tables = []
+    for run_dir in args.run_dirs:
+        rows = history_rows(read_metrics(Path(run_dir) / "metrics.jsonl"))
+        if not rows:
+            raise StnlabError(f"{run_dir} has no validation record yet; wait for its first validation "
+                              "(val_every) or pass another run folder")
+        tables.append(f"{run_dir}\n{format_history(rows, markdown=args.markdown)}")
+    print("\n\n".join(tables))
+    return 0
 
 
 def _out(args: argparse.Namespace, default: Path | None = None, create: bool = True) -> Path:
