@@ -130,7 +130,9 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
         entries = _mnist_entries(results)
         got = {row: best_entry(entries, row, column) for row in ("STN-C1", "STN-C0", "STN-DL1", "STN-SL1", "CNN")}
         if any(v is None for v in got.values()):
-            return Evidence("not run here", f"the {column} column is not complete in `results/mnist-rst.json`")
+            so_far = ", ".join(f"{r} {_describe(e)}" for r, e in got.items() if e is not None)
+            return Evidence("not run here", f"the {column} column is not complete in `results/mnist-rst.json`"
+                            + (f" (so far: {so_far})" if so_far else ""))
         c1 = got["STN-C1"]["mean"]
         worse = [r for r in ("STN-C0", "STN-DL1", "STN-SL1") if c1 > got[r]["mean"]]
         text = ", ".join(f"{r} {_describe(e)}" for r, e in got.items())
