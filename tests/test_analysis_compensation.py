@@ -65,6 +65,12 @@ def test_identity_st_does_not_compensate(digits):
     res = compensation(model, images, labels, values=[-45, 0, 45])
     assert abs(res.slope) < 1e-6 and res.r2 == 0.0
     assert res.class_std == pytest.approx(res.baseline_std)
+    by_class = res.class_std_by_class()
+    assert sorted(by_class) == sorted(set(labels.tolist()))
+    assert sum(by_class.values()) / len(by_class) == pytest.approx(res.class_std)
+    # the identity keeps every image at the applied angle: each class spreads as the applied values do
+    assert all(v == pytest.approx(res.baseline_std, rel=1e-5) for v in by_class.values())
+    assert torch.equal(res.canonical(), res.applied[:, None].expand_as(res.predicted))
     assert res.error.shape == (3,) and ((res.error >= 0) & (res.error <= 1)).all()
     scale = compensation(model, images[:10], labels[:10], kind="scale")
     assert abs(scale.slope) < 1e-6

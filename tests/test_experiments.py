@@ -164,6 +164,12 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     comp = json.loads((tmp_path / "results" / "mnist-compensation.json").read_text())
     assert [r["model"] for r in comp["models"]] == ["STN-SL1", "STN-C0", "STN-C1"]
     assert all(-5 < r["slope"] < 5 and len(r["applied"]) == 7 for r in comp["models"])
+    for r in comp["models"]:  # the breakdowns: per applied value (canonical = applied + predicted), per class
+        assert r["canonical_mean"] == pytest.approx([a + p for a, p in zip(r["applied"], r["predicted_mean"])],
+                                                    abs=1e-3)
+        assert len(r["canonical_std"]) == 7 and min(r["canonical_std"]) >= 0
+        by_class = r["class_std_by_class"].values()
+        assert sum(by_class) / len(by_class) == pytest.approx(r["class_std"], rel=1e-5)
     assert (tmp_path / "results" / "figures" / "mnist-canonical.png").stat().st_size > 10_000
     assert [(r["model"], r["seed"], r["slope"]) for r in comp["per_seed"]] == [
         (r["model"], 0, r["slope"]) for r in comp["models"]]

@@ -21,6 +21,7 @@ from stnlab.analysis.compensation import (
     CompensationResult,
     aligned_views,
     circular_correlation,
+    class_stds,
     compensation,
     st_depths,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "aligned_views",
     "alignment_residual",
     "circular_correlation",
+    "class_stds",
     "compensation",
     "conv_layer",
     "feature_maps",

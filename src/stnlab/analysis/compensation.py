@@ -80,7 +80,17 @@ class CompensationResult:
             "baseline_std": self.baseline_std,
             "circ_corr": self.circ_corr,
             "num_images": int(self.predicted.shape[1]),
+            "class_std_by_class": self.class_std_by_class(),
         }
+
+    def canonical(self) -> Tensor:
+        """V x N: the parameter each image ends in, ``applied + predicted`` (0: back to its own pose)."""
+        return self.applied[:, None] + self.predicted
+
+    def class_std_by_class(self) -> dict[int, float]:
+        """Per class: the spread of the canonical parameter (``class_std`` is their mean)."""
+        cls = self.labels if self.labels.dim() == 1 else self.labels[:, 0]
+        return class_stds(self.canonical(), cls)
 
 
 def st_depths(model: nn.Module) -> list[int]:
@@ -214,8 +224,16 @@ def circular_correlation(applied_deg: Tensor, predicted_deg: Tensor) -> float:
 
 def _class_std(values: Tensor, classes: Tensor) -> float:
     """Mean over classes of the std of ``values`` (V x N) over that class's images and all applied values."""
-    stds = [values[:, classes == c].std(unbiased=False) for c in classes.unique()]
-    return float(torch.stack(stds).mean())
+    return sum(class_stds(values, classes).values()) / len(classes.unique())
+
+
+def class_stds(values: Tensor, classes: Tensor) -> dict[int, float]:
+    """Per class: the std of ``values`` (V x N) over that class's images and all applied values.
+
+    Which classes keep a spread of the canonical parameter (``applied + predicted``) — a rotation-symmetric
+    digit such as 0 has no pose for a loc-net to find.
+    """
+    return {int(c): float(values[:, classes == c].std(unbiased=False)) for c in classes.unique()}
 
 
 def aligned_views(

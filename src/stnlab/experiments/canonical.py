@@ -120,7 +120,10 @@ def _row(name: str, folder: Path, budget: str, seed: int, c: CompensationResult,
     return {"model": name, "run": str(folder), "budget": budget, "seed": seed, "slope": c.slope, "r2": c.r2,
             "class_std": c.class_std * col.per_unit, "baseline_std": c.baseline_std * col.per_unit,
             "applied": (c.applied * col.per_unit).tolist(),
-            "predicted_mean": (c.predicted.mean(1) * col.per_unit).tolist()}
+            "predicted_mean": (c.predicted.mean(1) * col.per_unit).tolist(),
+            "canonical_mean": (c.canonical().mean(1) * col.per_unit).tolist(),  # per applied value
+            "canonical_std": (c.canonical().std(1, unbiased=False) * col.per_unit).tolist(),
+            "class_std_by_class": {str(k): v * col.per_unit for k, v in c.class_std_by_class().items()}}
 
 
 def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R", budget: str | None = None,
