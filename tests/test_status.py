@@ -23,7 +23,9 @@ def test_status_reads_finished_in_progress_and_missing_runs(tmp_path, capsys):
     (half / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
     (half / "last.pt").write_bytes(b"")
     records = [{"epoch": 1.0, "step": 195, "val_error": 0.5, "img_per_s": 100.0},
-               {"epoch": 2.0, "step": 390, "val_error": 0.2056, "img_per_s": 128.0}]
+               {"epoch": 2.0, "step": 390, "val_error": 0.2056, "img_per_s": 128.0,
+                "st": [{"index": 0, "det": {"mean": 1.0}, "outside": {"mean": 0.0}, "angle_deg": {"std": 30.0},
+                        "compensation": {"angle": {"slope": -0.734, "r2": 0.8}}}]}]
     (half / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"epoch": 2.3, "st')
     rows = {r.cell: r for r in run_status(get_table("mnist-rst"), tmp_path, cells=["R"], seeds=1)}
     assert rows["mnist-rot/CNN"].state == "finished" and rows["mnist-rot/CNN"].error == pytest.approx(1.52)
@@ -31,9 +33,11 @@ def test_status_reads_finished_in_progress_and_missing_runs(tmp_path, capsys):
     assert (c0.state, c0.step, c0.total) == ("in progress", 390, 9750)
     assert c0.val_error == pytest.approx(20.56) and c0.eta_s == pytest.approx((9750 - 390) * 256 / 128.0)
     assert c0.age_s is not None and c0.age_s < 60
+    assert c0.st_slope == "angle -0.73"  # the last complete record's first ST
+    assert rows["mnist-rot/CNN"].st_slope is None  # no ST (and no records)
     assert rows["mnist-rot/STN-SL1"].state == "not started"
     text = format_status(rows.values())
-    assert "390/9750" in text and "5.2 h" in text and "1.52" in text
+    assert "390/9750" in text and "5.2 h" in text and "1.52" in text and "angle -0.73" in text
     assert main(["reproduce", "mnist-rst", "--status", "--cell", "R", "--seeds", "1", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("not started") == 3 and "in progress" in out

@@ -1,9 +1,11 @@
 """Where the runs of a paper table stand: finished, in progress (how far, how fast, time left), not started.
 
-``stnlab reproduce TABLE --status`` prints it; nothing is trained or written. Progress comes from each run
-folder's ``config.json`` and ``metrics.jsonl`` (one record per validation, so it lags the last checkpoint by
-at most ``val_every`` steps); the time left assumes the rest of the run trains at the last record's rate
-(evaluation on the test split not counted).
+``stnlab reproduce TABLE --status`` prints it; nothing is trained or written. The ``ST slope`` column is
+the first ST's compensation slope at the last validation (-1 = full compensation, 0 = none; one per varied
+parameter, from the ST statistics of :mod:`stnlab.train.diagnostics`), for finished runs too. Progress
+comes from each run folder's ``config.json`` and ``metrics.jsonl`` (one record per validation, so it lags
+the last checkpoint by at most ``val_every`` steps); the time left assumes the rest of the run trains at
+the last record's rate (evaluation on the test split not counted).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from stnlab.experiments.reproduce import budget_key, read_result, run_dir, select_cells
 from stnlab.experiments.tables import PaperTable
+from stnlab.train.history import history_rows
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class RunStatus:
     val_error: float | None = None  # (%) at ``step``
     eta_s: float | None = None  # seconds of training left at the last rate
     age_s: float | None = None  # seconds since the last checkpoint was written
+    st_slope: str | None = None  # the first ST's compensation slope(s) at the last validation, e.g. "angle -0.73"
 
 
 def _last_record(folder: Path) -> dict[str, Any] | None:
@@ -45,6 +49,14 @@ def _last_record(folder: Path) -> dict[str, Any] | None:
         except json.JSONDecodeError:
             continue
     return None
+
+
+def _st_slope(record: dict[str, Any] | None) -> str | None:
+    """``"QUANTITY SLOPE"`` for each fitted parameter of the record's first ST (None: no ST or no fit)."""
+    rows = history_rows([record]) if record else []
+    fits = [f"{k.split()[1]} {v:+.2f}" for k, v in (rows[0] if rows else {}).items()
+            if k.startswith("st0 ") and k.endswith(" slope")]
+    return ", ".join(fits) or None
 
 
 def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
@@ -63,7 +75,7 @@ def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
     eta = (total - step) * cfg["batch_size"] / rate if rate else None
     val = rec.get("val_error")
     return RunStatus(cell, seed, "in progress", step=step, total=total,
-                     val_error=None if val is None else 100 * val, eta_s=eta, age_s=age)
+                     val_error=None if val is None else 100 * val, eta_s=eta, age_s=age, st_slope=_st_slope(rec))
 
 
 def run_status(table: PaperTable, runs: str | Path, *, budget: str = "paper", seeds: int | None = None,
@@ -76,7 +88,8 @@ def run_status(table: PaperTable, runs: str | Path, *, budget: str = "paper", se
         for seed in range(n_seeds):
             folder = run_dir(table, cell, runs, key, seed)
             result = read_result(folder)
-            out.append(RunStatus(cell.key, seed, "finished", error=100 * result["error"]) if result is not None
+            out.append(RunStatus(cell.key, seed, "finished", error=100 * result["error"],
+                                 st_slope=_st_slope(_last_record(folder))) if result is not None
                        else _progress(folder, cell.key, seed))
     return out
 
@@ -90,12 +103,12 @@ def _minutes(seconds: float | None) -> str:
 def format_status(rows: Iterable[RunStatus]) -> str:
     """A plain-text table of run states, one line per run."""
     lines = [f"{'cell':36s} {'seed':>4s}  {'state':11s} {'progress':>13s} {'error %':>12s} {'time left':>9s} "
-             f"{'last ckpt':>9s}"]
+             f"{'last ckpt':>9s}  ST slope"]
     for r in rows:
         progress = "-" if r.total is None else f"{r.step}/{r.total}"
         err = r.error if r.state == "finished" else r.val_error
         err_s = "-" if err is None else f"{err:.2f}" + ("" if r.state == "finished" else " (val)")
         age = "-" if r.age_s is None else f"{_minutes(r.age_s)} ago"
         lines.append(f"{r.cell:36s} {r.seed:4d}  {r.state:11s} {progress:>13s} {err_s:>12s} {_minutes(r.eta_s):>9s} "
-                     f"{age:>9s}")
+                     f"{age:>9s}  {r.st_slope or '-'}")
     return "\n".join(lines)
