@@ -296,3 +296,25 @@ def test_number_claim_reads_a_reduced_budget_miss_as_not_run(monkeypatch, tmp_pa
     evidence = next(c for c in CLAIMS if c.key == "M-S").weigh(tmp_path)
     assert evidence.verdict == verdict, evidence.text
     assert f"STN-SL1 {mean:.2f} (n=1, {budget}) vs 0.82" in evidence.text
+
+
+@pytest.mark.parametrize("t_c1, budget, seeds, verdict", [
+    (1.02, "paper", 3, "reproduced"),  # C1 +2 % on T against +20 % on R
+    (1.02, "paper", 1, "partly"),  # one seed on T
+    (1.02, "cpu", 3, "partly"),  # not at the paper budget
+    (1.15, "paper", 3, "partly"),  # +15 %: smaller than R's +20 %, but not by half
+    (1.30, "paper", 3, "not reproduced"),  # larger than on R
+])
+def test_translation_claim_compares_c1_gap_with_rotations(monkeypatch, tmp_path, t_c1, budget, seeds, verdict):
+    import stnlab.experiments.claims as claims_mod
+    r = {"CNN": 1.5, "STN-C0": 1.0, "STN-C1": 1.2, "STN-DL1": 1.0, "STN-SL1": 1.0}
+    t = {**r, "STN-C1": t_c1}
+    entries = [{"row": row, "column": col, "mean": m, "std": None, "budget": "paper" if col == "R" else budget,
+                "errors": [m] * (3 if col == "R" else seeds), "pass_std": [0.07]}
+               for col, means in (("R", r), ("T", t)) for row, m in means.items()]
+    monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: entries)
+    evidence = next(c for c in CLAIMS if c.key == "M-order-T").weigh(tmp_path)
+    assert evidence.verdict == verdict, evidence.text
+    assert "against +20 % on R (paper +27 %)" in evidence.text and "on T (paper +5 %)" in evidence.text
+    monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: [e for e in entries if e["column"] == "T"])
+    assert next(c for c in CLAIMS if c.key == "M-order-T").weigh(tmp_path).verdict == "not run here"  # no R
