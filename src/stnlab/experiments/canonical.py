@@ -74,7 +74,7 @@ def _figure(views: tuple[torch.Tensor, torch.Tensor], results: dict[str, Compens
     transformed, aligned = views  # V x N x 1 x H x W each
     v, n = transformed.shape[:2]
     fig = plt.figure(figsize=(1.1 * v + 1.5, 1.1 * 2 * n + 4.2))
-    grid = fig.add_gridspec(2 * n + 1, v, height_ratios=[1] * (2 * n) + [4.0], hspace=0.35)
+    grid = fig.add_gridspec(2 * n + 1, v, height_ratios=[1] * (2 * n) + [4.0], hspace=0.35, top=0.94, bottom=0.06)
     for j in range(n):
         for i in range(v):
             for row, imgs, label in ((2 * j, transformed, "input"), (2 * j + 1, aligned, "STN-SL1 output")):
