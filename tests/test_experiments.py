@@ -280,7 +280,11 @@ def test_ordering_claim_needs_the_paper_budget_and_seeds(monkeypatch, tmp_path, 
     monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: entries)
     evidence = next(c for c in CLAIMS if c.key == "M-order-S").weigh(tmp_path)
     assert evidence.verdict == verdict, evidence.text
-    assert "C1 is worse than 3 of C0/DL1/SL1" in evidence.text
+    assert "C1 is worse than 3 of C0/DL1/SL1" in evidence.text and "does not beat the CNN" not in evidence.text
+    means["CNN"] = 1.1  # the CNN beats STN-C1: the first half of the claim fails
+    entries = [{**e, "mean": means[e["row"]]} for e in entries]
+    evidence = next(c for c in CLAIMS if c.key == "M-order-S").weigh(tmp_path)
+    assert evidence.verdict == "partly" and "STN-C1 does not beat the CNN (1.20 vs 1.10)" in evidence.text
 
 
 @pytest.mark.parametrize("budget, mean, verdict", [

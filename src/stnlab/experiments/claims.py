@@ -141,6 +141,8 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
         verdict = "reproduced" if len(worse) == 3 and got["CNN"]["mean"] > c1 else "partly" if worse else \
             "not reproduced"
         text += f"; C1 is worse than {len(worse)} of C0/DL1/SL1 ({', '.join(worse) or 'none'})"
+        if got["CNN"]["mean"] <= c1:
+            text += f"; STN-C1 does not beat the CNN ({c1:.2f} vs {got['CNN']['mean']:.2f})"
         if any(e["budget"] != "paper" for e in got.values()) and verdict == "reproduced":
             verdict = "partly"  # the ordering of under-trained networks is weak evidence for the paper's
             text += ", but not at the paper budget"
