@@ -260,7 +260,7 @@ def _plankton_error(results: Path) -> Evidence:
     if at_paper:
         verdict = "reproduced" if not worse else "partly" if better else "not reproduced"
         return Evidence(verdict, text)
-    if better and se is not None and max(gaps) < 2 * se[0]:
+    if se is not None and max(gaps) < 2 * se[0]:  # either way round: noise says nothing
         return Evidence("not run here", "at the paper budget: only reduced-budget runs so far, whose gaps are "
                         "within two standard errors (noise); " + text)
     text += " — not at the paper budget, so the errors are far above the paper's and the ordering is weak evidence"
