@@ -187,6 +187,33 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     assert scale["models"][0]["applied"] == pytest.approx([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], abs=1e-5)
     assert (tmp_path / "results" / "figures" / "mnist-canonical-scale.png").stat().st_size > 10_000
     assert "| class std (octaves) |" in readme_block(tables(), tmp_path / "results")
+    _canonical_translation_one_model_at_a_time(tmp_path, capsys)
+
+
+def _canonical_translation_one_model_at_a_time(tmp_path, capsys):
+    """Column T, measured model by model (checkpoints need not outlive a session): rows merge, never mix."""
+    args = ["canonical", "--column", "T", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+            "--budget", "smoke", "--images", "4"]
+    path = tmp_path / "results" / "mnist-compensation-trans.json"
+    assert main([*args, "--models", "STN-C0"]) == 0
+    first = json.loads(path.read_text())
+    assert first["kind"] == "translation" and first["unit"] == "px" and [r["model"] for r in first["models"]] == [
+        "STN-C0"]
+    assert first["models"][0]["applied"] == pytest.approx([-16.0, -8.0, 0.0, 8.0, 16.0], abs=1e-4)
+    assert main([*args, "--models", "STN-C1", "STN-SL1"]) == 0
+    both = json.loads(path.read_text())
+    assert [r["model"] for r in both["models"]] == ["STN-SL1", "STN-C0", "STN-C1"]
+    assert both["models"][1] == first["models"][0]  # the earlier measurement is kept as it was
+    assert [r["model"] for r in both["per_seed"]] == ["STN-SL1", "STN-C0", "STN-C1"]
+    assert (tmp_path / "results" / "figures" / "mnist-canonical-trans.png").stat().st_size > 10_000
+    capsys.readouterr()
+    before = path.read_text()
+    assert main([*args[:-1], "5", "--models", "STN-C0"]) == 2  # other digits: would mix two measurements
+    assert "--models" in capsys.readouterr().err and path.read_text() == before
+    assert main([*args, "--models", "STN-C9"]) == 2
+    assert "valid: STN-SL1, STN-C0, STN-C1" in capsys.readouterr().err
+    assert "| class std (px) |" in readme_block(tables(), tmp_path / "results")
+    assert next(c for c in CLAIMS if c.key == "M-align-T").weigh(tmp_path / "results").verdict != "not run here"
 
 
 def test_reproduce_jobs_trains_runs_in_parallel_processes_with_the_sequential_result(data_root, tmp_path):
@@ -265,6 +292,24 @@ def test_canonical_size_claim_verdicts(tmp_path, sl1, c1, verdict):
     (tmp_path / "mnist-compensation-scale.json").write_text(json.dumps({"models": rows}))
     evidence = next(c for c in CLAIMS if c.key == "M-qual-S").weigh(tmp_path)
     assert evidence.verdict == verdict and "`cpu` budget" in evidence.text, evidence.text
+
+
+@pytest.mark.parametrize("c1, budget, verdict", [
+    (-0.95, "paper", "reproduced"),  # the feature-map ST undoes the shift: CNNs are translation-covariant
+    (-0.50, "paper", "partly"),
+    (-0.05, "paper", "not reproduced"),
+    (-0.95, "smoke", "reproduced"),  # the budget is named, the verdict stands (no error rate involved)
+])
+def test_translation_alignment_claim_verdicts(tmp_path, c1, budget, verdict):
+    claim = next(c for c in CLAIMS if c.key == "M-align-T")
+    assert claim.weigh(tmp_path).verdict == "not run here"
+    rows = [{"model": m, "seed": 0, "slope": v, "class_std": 2.0, "budget": budget, "baseline_std": 11.3, "r2": 0.9}
+            for m, v in (("STN-C0", -0.98), ("STN-C1", c1))]
+    (tmp_path / "mnist-compensation-trans.json").write_text(json.dumps({"models": rows[:1]}))
+    assert claim.weigh(tmp_path).verdict == "not run here" and "STN-C0: slope -0.98" in claim.weigh(tmp_path).text
+    (tmp_path / "mnist-compensation-trans.json").write_text(json.dumps({"models": rows}))
+    evidence = claim.weigh(tmp_path)
+    assert evidence.verdict == verdict and (budget == "paper") != ("`smoke` budget" in evidence.text), evidence.text
 
 
 @pytest.mark.parametrize("budget, seeds, verdict", [

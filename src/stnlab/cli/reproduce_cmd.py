@@ -78,19 +78,23 @@ def _add_results(subparsers: Any) -> None:
 
 
 def _add_canonical(subparsers: Any) -> None:
-    q = subparsers.add_parser("canonical", help="do the trained STNs undo the input's rotation/scaling "
-                                                "(canonical pose)?",
+    q = subparsers.add_parser("canonical", help="do the trained STNs undo the input's rotation/scaling/"
+                                                "translation (canonical pose)?",
                               description="Measure the compensation of a table's trained STNs. mnist-rst: "
                                           "STN-SL1, STN-C0, STN-C1 of column R -> RESULTS/mnist-compensation.json "
                                           "and RESULTS/figures/mnist-canonical.png (column S: "
-                                          "mnist-compensation-scale.json, mnist-canonical-scale.png); "
+                                          "mnist-compensation-scale.json, mnist-canonical-scale.png; column T: "
+                                          "mnist-compensation-trans.json, mnist-canonical-trans.png); "
                                           "plankton: STN-C2, STN-C7, "
                                           "STN-SL2, STN-DL2 -> the 'compensation' section of "
                                           "RESULTS/plankton.json and RESULTS/figures/plankton-compensation.png.")
     q.add_argument("--table", default="mnist-rst", choices=("mnist-rst", "plankton"),
                    help="which table's runs (default: mnist-rst)")
     q.add_argument("--column", default="R", choices=tuple(COLUMNS),
-                   help="mnist-rst: R (rotations, default) or S (scalings)")
+                   help="mnist-rst: R (rotations, default), S (scalings) or T (translations)")
+    q.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                   help="mnist-rst: measure only these of STN-SL1, STN-C0, STN-C1 and keep the others' rows of "
+                        "the column's earlier report (same seeds, budget and images); default: all three")
     q.add_argument("--runs", default="runs", help="folder of the run folders (default: runs)")
     q.add_argument("--results", default="results", help="the results folder (default: results)")
     q.add_argument("--budget", default=None, help="the budget folder of the runs (default: paper for mnist-rst R, "
@@ -158,12 +162,14 @@ def run_canonical(args: argparse.Namespace) -> int:
     if args.images is not None and args.images < 1:
         raise StnlabError(f"--images must be >= 1, got {args.images}")
     if args.table == "plankton":
+        if args.models:
+            raise StnlabError("--models is for --table mnist-rst; plankton measures its four STNs together")
         data = plankton_report(args.runs, args.results, budget=args.budget or "cpu", seed=args.seed[0],
                                images=args.images or 300, root=args.data_root, cache_dir=args.cache_dir)
         wrote = f"{args.results}/plankton.json and {args.results}/figures/plankton-compensation.png"
     else:
         data = canonical_report(args.runs, args.results, column=args.column, budget=args.budget, seeds=args.seed,
-                                images=args.images or 200, root=args.data_root)
+                                images=args.images or 200, root=args.data_root, models=args.models)
         report, figure = get_table("mnist-rst").reports[args.column], COLUMNS[args.column].figure
         wrote = f"{args.results}/{report} and {args.results}/figures/{figure}"
     for row in data.get("per_seed", []):

@@ -1,15 +1,21 @@
-"""The qualitative MNIST result: does a trained STN bring rotated (scaled) digits to one canonical pose?
+"""The qualitative MNIST result: does a trained STN bring rotated (scaled, shifted) digits to one canonical pose?
 
-For the trained runs of one column of ``mnist-rst`` (R: rotations, S: scalings; one budget, one or more
-seeds), :func:`canonical_report` measures the compensation of STN-SL1, STN-C0 and STN-C1 on test digits
-(:func:`stnlab.analysis.compensation`: slope of the predicted on the applied parameter, -1 = full
+For the trained runs of one column of ``mnist-rst`` (R: rotations, S: scalings, T: translations; one budget,
+one or more seeds), :func:`canonical_report` measures the compensation of STN-SL1, STN-C0 and STN-C1 on test
+digits (:func:`stnlab.analysis.compensation`: slope of the predicted on the applied parameter, -1 = full
 compensation; per-class std of the canonical parameter) and writes a JSON report and a figure into the
-results folder: digits transformed over the protocol's range, what STN-SL1 makes of them, and the
-predicted-vs-applied parameter of each model. Units: degrees for R, octaves (log2 of the scale factor) for S.
+results folder: digits transformed over the protocol's range, what one ST makes of them (STN-SL1 for R and S;
+STN-C1 for T, where the theory says a feature-map ST *can* align), and the predicted-vs-applied parameter of
+each model. Units: degrees for R, octaves (log2 of the scale factor) for S, input pixels (shift to the right)
+for T.
 
 Commands: ``stnlab canonical --runs RUNS --budget paper --seed 0 1 2`` (R: ``mnist-compensation.json``,
-``figures/mnist-canonical.png``) and ``stnlab canonical --column S --runs RUNS --budget cpu`` (S:
-``mnist-compensation-scale.json``, ``figures/mnist-canonical-scale.png``); the figure from the first seed.
+``figures/mnist-canonical.png``), ``stnlab canonical --column S --runs RUNS --budget cpu`` (S:
+``mnist-compensation-scale.json``, ``figures/mnist-canonical-scale.png``) and ``--column T`` (T:
+``mnist-compensation-trans.json``, ``figures/mnist-canonical-trans.png``); the figure from the first seed.
+``--models STN-C0`` measures only those models and keeps the other models' rows of an earlier report made
+with the same seeds, budget and number of digits (checkpoints need not outlive a session: each model can be
+measured as soon as it is trained).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from stnlab.data import CANVAS, make_source  # noqa: E402
 from stnlab.errors import StnlabError  # noqa: E402
 from stnlab.experiments.reproduce import run_dir  # noqa: E402
 from stnlab.experiments.tables import get_table  # noqa: E402
-from stnlab.io import atomic_write, write_json  # noqa: E402
+from stnlab.io import atomic_write, read_json, write_json  # noqa: E402
 from stnlab.train import load_run  # noqa: E402
 
 MODELS = ("STN-SL1", "STN-C0", "STN-C1")
@@ -48,14 +54,23 @@ class Column:
     budget: str  # the default budget folder of the runs (the JSON report's name: the table's ``reports``)
     figure: str  # PNG file in RESULTS/figures
     unit: str  # the unit of the reported parameters
-    per_unit: float  # report value = content value (degrees / natural log-scale) * per_unit
+    per_unit: float  # report value = content value (degrees / natural log-scale / pixels) * per_unit
+    view_model: str  # the figure's top rows show what this model's ST does to the transformed digits
+    what: str  # the transform, for labels: rotation / scaling / translation
+
+    def label(self, value: float) -> str:
+        """An applied value as a figure's column title."""
+        return {"rotation": f"{value:+.0f}°", "scale": f"x{value:.2g}"}.get(self.kind, f"{value:+.0f} px")
 
 
 COLUMNS = {
     "R": Column("rotation", tuple(float(a) for a in range(-90, 91, 30)), "mnist-rot", "paper",
-                "mnist-canonical.png", "deg", 1.0),
+                "mnist-canonical.png", "deg", 1.0, "STN-SL1", "rotation"),
     "S": Column("scale", tuple(2.0 ** (k / 2) for k in range(-2, 5)), "mnist-scale", "cpu",
-                "mnist-canonical-scale.png", "octaves", 1 / math.log(2)),
+                "mnist-canonical-scale.png", "octaves", 1 / math.log(2), "STN-SL1", "scaling"),
+    # shifts along x within the protocol's U{-16..16} (the digit stays on the 60-px canvas)
+    "T": Column("translation", tuple(float(v) for v in range(-16, 17, 8)), "mnist-trans", "paper",
+                "mnist-canonical-trans.png", "px", 1.0, "STN-C1", "translation"),
 }
 
 
@@ -68,44 +83,43 @@ def _test_digits(n: int, seed: int, root: str | Path | None, canvas: int = 28) -
     return F.pad(batch.images, (pad, canvas - side - pad) * 2), batch.labels  # N x 1 x canvas x canvas
 
 
-def _figure(views: tuple[torch.Tensor, torch.Tensor], results: dict[str, CompensationResult], col: Column,
-            title: str) -> Any:
-    """Top: transformed digits and what STN-SL1 makes of them; bottom: predicted vs applied parameter per model."""
+def _figure(views: tuple[torch.Tensor, torch.Tensor], view_model: str, rows: Sequence[dict[str, Any]],
+            col: Column, title: str) -> Any:
+    """Top: transformed digits and what ``view_model``'s ST makes of them; bottom: predicted vs applied
+    parameter of each report row (in the column's units)."""
     transformed, aligned = views  # V x N x 1 x H x W each
     v, n = transformed.shape[:2]
     fig = plt.figure(figsize=(1.1 * v + 1.5, 1.1 * 2 * n + 4.2))
     grid = fig.add_gridspec(2 * n + 1, v, height_ratios=[1] * (2 * n) + [4.0], hspace=0.35, top=0.94, bottom=0.06)
     for j in range(n):
         for i in range(v):
-            for row, imgs, label in ((2 * j, transformed, "input"), (2 * j + 1, aligned, "STN-SL1 output")):
+            for row, imgs, label in ((2 * j, transformed, "input"), (2 * j + 1, aligned, f"{view_model} output")):
                 ax = fig.add_subplot(grid[row, i])
                 ax.imshow(imgs[i, j, 0].numpy(), cmap="gray", vmin=0, vmax=1)
                 ax.set_xticks([]), ax.set_yticks([])
                 if i == 0:
                     ax.set_ylabel(label, fontsize=7)
                 if row == 0:
-                    ax.set_title(f"{col.values[i]:+.0f}°" if col.kind == "rotation" else f"x{col.values[i]:.2g}",
-                                 fontsize=8)
+                    ax.set_title(col.label(col.values[i]), fontsize=8)
     ax = fig.add_subplot(grid[-1, :])
-    for name, res in results.items():
-        ax.plot(res.applied.numpy() * col.per_unit, res.predicted.mean(1).numpy() * col.per_unit, marker="o",
-                label=f"{name}: slope {res.slope:+.2f}, class std {res.class_std * col.per_unit:.2g} {col.unit}")
-    lo, hi = (float(res.applied.min() * col.per_unit), float(res.applied.max() * col.per_unit))
+    for r in rows:
+        ax.plot(r["applied"], r["predicted_mean"], marker="o",
+                label=f"{r['model']}: slope {r['slope']:+.2f}, class std {r['class_std']:.2g} {col.unit}")
+    lo, hi = min(rows[0]["applied"]), max(rows[0]["applied"])
     ax.plot([lo, hi], [-lo, -hi], "k--", lw=0.8, label="full compensation (slope -1)")
     ax.axhline(0, color="grey", lw=0.8, label="no compensation")
-    what = "rotation" if col.kind == "rotation" else "scaling"
-    ax.set_xlabel(f"applied {what} of the input ({col.unit})")
-    ax.set_ylabel(f"{what} the ST applies ({col.unit})")
+    ax.set_xlabel(f"applied {col.what} of the input ({col.unit})")
+    ax.set_ylabel(f"{col.what} the ST applies ({col.unit})")
     ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     return fig
 
 
-def _trained(table: Any, runs: str | Path, column: str, budget: str,
-             seed: int) -> dict[str, tuple[Path, torch.nn.Module]]:
-    """The trained run folder and model of each of :data:`MODELS` for one seed; StnlabError if one is missing."""
+def _trained(table: Any, runs: str | Path, column: str, budget: str, seed: int,
+             models: Sequence[str]) -> dict[str, tuple[Path, torch.nn.Module]]:
+    """The trained run folder and model of each of ``models`` for one seed; StnlabError if one is missing."""
     found = {}
-    for name in MODELS:
+    for name in models:
         cell = table.cell(name, column)
         folder = run_dir(table, cell, runs, budget, seed)
         if not (folder / "best.pt").is_file():
@@ -126,44 +140,72 @@ def _row(name: str, folder: Path, budget: str, seed: int, c: CompensationResult,
             "class_std_by_class": {str(k): v * col.per_unit for k, v in c.class_std_by_class().items()}}
 
 
+def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget: str,
+               images: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``models`` and ``per_seed`` rows of an earlier report at ``path`` for the models not measured now.
+
+    They are kept only from a report made on the same digits (same first seed, same number) at the same budget;
+    StnlabError otherwise, so that one report never mixes two measurements.
+    """
+    if not path.is_file():
+        return [], []
+    old = read_json(path)
+    models = [r for r in old.get("models", []) if r["model"] not in measured]
+    if not models:
+        return [], []
+    same = old.get("images") == images and all(r["seed"] == seeds[0] and r["budget"] == budget for r in models)
+    if not same:
+        raise StnlabError(f"{path} was measured on other digits or runs ({old.get('images')} images, budget "
+                          f"{models[0]['budget']}, seed {models[0]['seed']}); measure every model again (leave "
+                          "out --models) or give the same --seed, --budget and --images")
+    per_seed = [r for r in old.get("per_seed", []) if r["model"] not in measured and r["seed"] in seeds]
+    return models, per_seed
+
+
 def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R", budget: str | None = None,
-                     seeds: Sequence[int] = (0,), images: int = 200,
-                     root: str | Path | None = None) -> dict[str, Any]:
+                     seeds: Sequence[int] = (0,), images: int = 200, root: str | Path | None = None,
+                     models: Sequence[str] | None = None) -> dict[str, Any]:
     """Measure compensation of one column's trained STNs; write the JSON and the figure into ``results``.
 
     The first of ``seeds`` gives the ``models`` rows and the figure; every seed's runs are measured on the
-    same test digits (drawn with the first seed) and listed in ``per_seed``.
+    same test digits (drawn with the first seed) and listed in ``per_seed``. ``models`` (default: all of
+    :data:`MODELS`) measures only those and keeps the other models' rows of an earlier report (see
+    :func:`_kept_rows`).
     """
     if column not in COLUMNS:
         raise StnlabError(f"unknown column {column!r} for the canonical pose; valid: {', '.join(COLUMNS)}")
     if not seeds:
         raise StnlabError("give at least one seed (--seed 0)")
+    measured = list(MODELS if not models else dict.fromkeys(models))
+    if unknown := [m for m in measured if m not in MODELS]:
+        raise StnlabError(f"unknown model(s) {', '.join(unknown)} for the canonical pose; valid: {', '.join(MODELS)}")
     col = COLUMNS[column]
     budget = budget or col.budget
     table = get_table("mnist-rst")
-    trained = {seed: _trained(table, runs, column, budget, seed) for seed in seeds}  # all found before any work
+    out = Path(results)
+    trained = {seed: _trained(table, runs, column, budget, seed, measured) for seed in seeds}  # all before any work
+    kept, kept_per_seed = _kept_rows(out / table.reports[column], measured, seeds, budget, images)
     x, y = _test_digits(images, seeds[0], root, CANVAS[col.dataset])
-    per_seed, comp = [], {}
+    new: dict[int, dict[str, dict[str, Any]]] = {}
     for seed, found in trained.items():
         for name, (folder, model) in found.items():
-            c = compensation(model, x, y, kind=col.kind, values=col.values)
-            comp.setdefault(seed, {})[name] = c
-            row = _row(name, folder, budget, seed, c, col)
-            per_seed.append({k: row[k] for k in ("model", "seed", "slope", "r2", "class_std")})
-    first, found = comp[seeds[0]], trained[seeds[0]]
-    rows = [_row(name, folder, budget, seeds[0], first[name], col) for name, (folder, _) in found.items()]
-    what = "rotation" if col.kind == "rotation" else "scaling"
+            new.setdefault(seed, {})[name] = _row(name, folder, budget, seed,
+                                                  compensation(model, x, y, kind=col.kind, values=col.values), col)
+    rows = sorted([*new[seeds[0]].values(), *kept], key=lambda r: MODELS.index(r["model"]))
+    per_seed = [{k: r[k] for k in ("model", "seed", "slope", "r2", "class_std")}
+                for found in new.values() for r in found.values()] + kept_per_seed
+    per_seed.sort(key=lambda r: (seeds.index(r["seed"]), MODELS.index(r["model"])))
     data = {"table": "mnist-rst", "column": column, "kind": col.kind, "unit": col.unit, "images": images,
             "models": rows, "per_seed": per_seed,
-            "note": f"slope of the applied {what} on the input's {what} within each image (-1: full "
-                    f"compensation); class_std: per-class std of the canonical {what} ({col.unit}); per_seed: "
+            "note": f"slope of the applied {col.what} on the input's {col.what} within each image (-1: full "
+                    f"compensation); class_std: per-class std of the canonical {col.what} ({col.unit}); per_seed: "
                     "every measured seed on the same test digits"}
-    out = Path(results)
     write_json(out / table.reports[column], data)
-    views = aligned_views(found["STN-SL1"][1], x[:3], col.kind, col.values)
-    fig = _figure(views, first, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: "
-                                     f"{'rotated' if col.kind == 'rotation' else 'scaled'} test digits and the "
-                                     "STNs' compensation")
+    view_model = col.view_model if col.view_model in measured else measured[0]
+    views = aligned_views(trained[seeds[0]][view_model][1], x[:3], col.kind, col.values)
+    shown = {"rotation": "rotated", "scale": "scaled"}.get(col.kind, "shifted")
+    fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: {shown} test "
+                                                "digits and the STNs' compensation")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     try:
         atomic_write(out / "figures" / col.figure, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))

@@ -157,6 +157,28 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
     return weigh
 
 
+def _translation_alignment(results: Path) -> Evidence:
+    """M-align-T: on T, STN-C1's feature-map ST undoes the shift (slope <= -0.7), as the theory allows."""
+    name = get_table("mnist-rst").reports["T"]
+    data = _json(results / name)
+    rows = {} if data is None else {r["model"]: r for r in data["models"]}
+    c1 = rows.get("STN-C1")
+    if c1 is None:
+        so_far = "; ".join(f"{m}: slope {r['slope']:+.2f} (budget {r['budget']})" for m, r in rows.items())
+        return Evidence("not run here", f"no STN-C1 row in `results/{name}` yet (`stnlab canonical --column T "
+                        "--models STN-C1` on the trained MNIST-T model)" + (f"; so far: {so_far}" if so_far else ""))
+    text = "; ".join(f"{m}: slope {r['slope']:+.2f}, class std {r['class_std']:.1f} px (budget {r['budget']}, "
+                     f"seed {r['seed']})" for m, r in rows.items()) + f" (`results/{name}`, full compensation: -1)"
+    rot = _json(results / get_table("mnist-rst").reports["R"])
+    rot_c1 = None if rot is None else next((r for r in rot["models"] if r["model"] == "STN-C1"), None)
+    if rot_c1 is not None:
+        text += f"; for contrast, STN-C1 on rotations: slope {rot_c1['slope']:+.2f}"
+    verdict = "reproduced" if c1["slope"] <= -0.7 else "partly" if c1["slope"] <= -0.3 else "not reproduced"
+    if c1["budget"] != "paper":
+        text += f" — at the `{c1['budget']}` budget, not the paper's"
+    return Evidence(verdict, text)
+
+
 _INPUT_STS = ("STN-C0", "STN-DL1", "STN-SL1")
 
 
@@ -328,6 +350,9 @@ CLAIMS: tuple[Claim, ...] = (
           _compensation("R")),
     Claim("M-qual-S", FINNVEDEN, "STN-SL1 brings scaled digits to one canonical size; STN-C1 fails to compensate.",
           _compensation("S")),
+    Claim("M-align-T", FINNVEDEN, "Translations: pose alignment of feature maps is possible for all network "
+          "versions (CNNs are translation-covariant), so STN-C1's ST undoes a shift of the input.",
+          _translation_alignment),
     Claim("S-depth", FINNVEDEN, "SVHN: deeper features help when transforming the input with shared parameters "
           "(SL8 3.26 %), not when transforming feature maps (C8 4.00 %).", _not_here(NO_SVHN)),
     Claim("S-iter", FINNVEDEN, "SVHN: iterative STN-SL0123 (3.49 %) beats STN-C0123 (3.61 %).", _not_here(NO_SVHN)),

@@ -180,7 +180,8 @@ def format_canonical_markdown(data: Mapping[str, Any]) -> str:
     """A canonical-pose report (``results/mnist-compensation*.json``) as a markdown table: the first seed's
     numbers, and the mean ± std over every measured seed."""
     unit, rot = data.get("unit", "deg"), data.get("kind", "rotation") == "rotation"
-    what, done, fmt = ("rotated", "angle", ".0f") if rot else ("scaled", "log2-scale", ".2f")
+    what, done, fmt = {"rotation": ("rotated", "angle", ".0f"), "translation": ("shifted", "shift", ".1f")}.get(
+        data.get("kind", "rotation"), ("scaled", "log2-scale", ".2f"))
     lines = [f"**Canonical pose** ({data['images']} test digits of {data['column']} {what} over the protocol's "
              f"range; slope of the ST's {done} against the applied one: -1 = full compensation, 0 = none; class "
              "std: spread of the pose the ST brings each class to, against the spread without compensation; "
@@ -192,7 +193,7 @@ def format_canonical_markdown(data: Mapping[str, Any]) -> str:
         lines.append(f"| {r['model']} | {r['slope']:+.2f} | {r['r2']:.2f} | {r['class_std']:{fmt}} | "
                      f"{r['baseline_std']:{fmt}} | {r['budget']}, {r['seed']} | "
                      f"{_seed_stats(data, r['model'], 'slope', '+.2f')} | "
-                     f"{_seed_stats(data, r['model'], 'class_std', '.1f' if rot else '.2f')} |")
+                     f"{_seed_stats(data, r['model'], 'class_std', '.1f' if rot else fmt)} |")
     return "\n".join(lines)
 
 

@@ -77,5 +77,6 @@ TABLE = register_table(PaperTable(
                       note="10 epochs (transforms ramped in over 2), 1 seed (the S column here: 112 px inputs)"),
         "smoke": SMOKE,
     },
-    reports={"R": "mnist-compensation.json", "S": "mnist-compensation-scale.json"},
+    reports={"R": "mnist-compensation.json", "S": "mnist-compensation-scale.json",
+             "T": "mnist-compensation-trans.json"},
 ))
