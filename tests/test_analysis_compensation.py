@@ -91,6 +91,38 @@ def test_feature_map_st_is_converted_to_input_coordinates(digits):
     assert abs(res.slope) < 1e-5
 
 
+class CentringZoomOracle(nn.Module):
+    """An "STN" whose input ST samples around each digit's centroid and zooms in ``1 / zoom`` times."""
+
+    def __init__(self, zoom: float) -> None:
+        super().__init__()
+        self.backbone, self.zoom = create_model("CNN", "mnist").backbone, zoom
+        self.input_st = nn.Identity()
+
+    def forward(self, x: Tensor, return_transforms: bool = False):
+        n, _, h, w = x.shape
+        c = (2 * torch.arange(w, dtype=x.dtype) + 1) / w - 1  # pixel centres, normalised
+        m = x[:, 0] / x[:, 0].sum(dim=(1, 2), keepdim=True)  # N x H x W weights
+        mx, my = (m * c[None, None, :]).sum((1, 2)), (m * c[None, :, None]).sum((1, 2))
+        out_to_in = torch.zeros(n, 3, 3, dtype=x.dtype)
+        out_to_in[:, 0, 0] = out_to_in[:, 1, 1] = self.zoom
+        out_to_in[:, 0, 2], out_to_in[:, 1, 2], out_to_in[:, 2, 2] = mx, my, 1.0
+        logits = self.backbone(x[..., 4:-4, 4:-4])
+        return (logits, [out_to_in]) if return_transforms else logits
+
+
+@pytest.mark.parametrize("zoom", [1.0, 0.8])
+def test_an_st_that_centres_each_digit_reads_full_compensation_whatever_its_zoom(digits, zoom):
+    """Shifts are measured where the ST's output centre samples the input: centring = slope -1, and each
+    digit's canonical position is its own centroid offset, the same under every shift (class std ~ 0)."""
+    images, labels = digits
+    padded = torch.nn.functional.pad(images[:12], (4, 4, 4, 4))  # 36 px: shifts of 4 keep the digit whole
+    res = compensation(CentringZoomOracle(zoom), padded, labels[:12], kind="translation", values=[-4, -2, 0, 2, 4])
+    assert res.slope == pytest.approx(-1.0, abs=1e-4) and res.r2 == pytest.approx(1.0, abs=1e-6)
+    spread = res.canonical().std(0, unbiased=False)  # per image, over the applied shifts
+    assert spread.max() < 1e-3
+
+
 def test_aligned_views_apply_the_st_matrix(digits):
     images, _ = digits
     shown, aligned = aligned_views(MomentOracle(), images[:3], "rotation", [0.0, 30.0])

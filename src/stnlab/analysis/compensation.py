@@ -18,9 +18,12 @@ predicts ``A_h^-1`` composed with a per-image canonical pose ``C_i``, so its par
 
 Parameters describe what a matrix does to the *content*, in input coordinates: the angle it turns the
 content counter-clockwise (degrees), the log of its magnification, or its shift to the right in input
-pixels — so ``applied`` is the value given (``log`` of it for scalings) and a compensating ST predicts its
-negative. An ST that acts on layer-X feature maps predicts a matrix in layer-X
-coordinates; it is mapped to input coordinates with ``L_X M L_X^-1`` (see :mod:`stnlab.analysis.layers`).
+pixels (for an ST that also zooms: minus the x of the input point its output centre samples, so that an ST
+which centres every digit reads slope -1 whatever its zoom; see
+:meth:`stnlab.analysis.transforms.InputTransform.content_value`) — so ``applied`` is the value given
+(``log`` of it for scalings) and a compensating ST predicts its negative. An ST that acts on layer-X
+feature maps predicts a matrix in layer-X coordinates; it is mapped to input coordinates with
+``L_X M L_X^-1`` (see :mod:`stnlab.analysis.layers`).
 """
 
 from __future__ import annotations

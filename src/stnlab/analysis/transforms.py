@@ -63,11 +63,18 @@ class InputTransform:
 
     def content_value(self, out_to_in: Tensor, image_size: int) -> Tensor:
         """``(B,)``: the parameter of this kind of sampling matrices ``out_to_in`` in the units of
-        :data:`PARAMETER_UNITS` (degrees, log-scale, pixels along x): the inverse of :meth:`matrix`."""
+        :data:`PARAMETER_UNITS` (degrees, log-scale, pixels along x): the inverse of :meth:`matrix`.
+
+        For translations it is minus the x of the input point that the output's centre samples, in input
+        pixels: the content's shift for a pure translation, and for a matrix that also zooms or turns still
+        the shift that brings that point to the centre. (The content shift of the whole map, ``-L^-1 t``,
+        would scale with the zoom: an ST that centres every digit while zooming in 1.13x would read a slope
+        of -1.13 rather than -1.)
+        """
+        if self.kind == "translation":
+            return -out_to_in[..., 0, 2] * (image_size / 2.0)
         content = content_from_out_to_in(out_to_in, image_size)
-        if self.kind == "rotation":
-            return torch.rad2deg(content["angle"])
-        return content["log_scale"] if self.kind == "scale" else content["shift_x"]
+        return torch.rad2deg(content["angle"]) if self.kind == "rotation" else content["log_scale"]
 
     def is_linear(self) -> bool:
         """True for rotations and scalings (linear maps about the centre), the theorem's setting."""
