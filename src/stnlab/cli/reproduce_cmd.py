@@ -94,7 +94,8 @@ def _add_canonical(subparsers: Any) -> None:
                    help="mnist-rst: R (rotations, default), S (scalings) or T (translations)")
     q.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                    help="mnist-rst: measure only these of STN-SL1, STN-C0, STN-C1 and keep the others' rows of "
-                        "the column's earlier report (same seeds, budget and images); default: all three")
+                        "the column's earlier report (same seeds, budget and images); the figure's digits show "
+                        "the column's own model (STN-SL1; STN-C1 for T) only if it is measured; default: all three")
     q.add_argument("--runs", default="runs", help="folder of the run folders (default: runs)")
     q.add_argument("--results", default="results", help="the results folder (default: results)")
     q.add_argument("--budget", default=None, help="the budget folder of the runs (default: paper for mnist-rst R, "
