@@ -42,6 +42,9 @@ from stnlab.io import atomic_write, read_json, write_json  # noqa: E402
 from stnlab.train import load_run  # noqa: E402
 
 MODELS = ("STN-SL1", "STN-C0", "STN-C1")
+# per compensation kind: the transform's name and what it did to the digits, for labels
+_WORDS = {"rotation": ("rotation", "rotated"), "scale": ("scaling", "scaled"),
+          "translation": ("translation", "shifted")}
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,16 @@ class Column:
     unit: str  # the unit of the reported parameters
     per_unit: float  # report value = content value (degrees / natural log-scale / pixels) * per_unit
     view_model: str  # the figure's top rows show what this model's ST does to the transformed digits
-    what: str  # the transform, for labels: rotation / scaling / translation
+
+    @property
+    def what(self) -> str:
+        """The transform, for labels: rotation / scaling / translation."""
+        return _WORDS[self.kind][0]
+
+    @property
+    def done(self) -> str:
+        """What was done to the digits, for titles: rotated / scaled / shifted."""
+        return _WORDS[self.kind][1]
 
     def label(self, value: float) -> str:
         """An applied value as a figure's column title."""
@@ -65,12 +77,12 @@ class Column:
 
 COLUMNS = {
     "R": Column("rotation", tuple(float(a) for a in range(-90, 91, 30)), "mnist-rot", "paper",
-                "mnist-canonical.png", "deg", 1.0, "STN-SL1", "rotation"),
+                "mnist-canonical.png", "deg", 1.0, "STN-SL1"),
     "S": Column("scale", tuple(2.0 ** (k / 2) for k in range(-2, 5)), "mnist-scale", "cpu",
-                "mnist-canonical-scale.png", "octaves", 1 / math.log(2), "STN-SL1", "scaling"),
+                "mnist-canonical-scale.png", "octaves", 1 / math.log(2), "STN-SL1"),
     # shifts along x within the protocol's U{-16..16} (the digit stays on the 60-px canvas)
     "T": Column("translation", tuple(float(v) for v in range(-16, 17, 8)), "mnist-trans", "paper",
-                "mnist-canonical-trans.png", "px", 1.0, "STN-C1", "translation"),
+                "mnist-canonical-trans.png", "px", 1.0, "STN-C1"),
 }
 
 
@@ -203,8 +215,7 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     write_json(out / table.reports[column], data)
     view_model = col.view_model if col.view_model in measured else measured[0]
     views = aligned_views(trained[seeds[0]][view_model][1], x[:3], col.kind, col.values)
-    shown = {"rotation": "rotated", "scale": "scaled"}.get(col.kind, "shifted")
-    fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: {shown} test "
+    fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: {col.done} test "
                                                 "digits and the STNs' compensation")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     try:

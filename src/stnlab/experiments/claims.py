@@ -159,7 +159,8 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
 
 def _translation_alignment(results: Path) -> Evidence:
     """M-align-T: on T, STN-C1's feature-map ST undoes the shift (slope <= -0.7), as the theory allows."""
-    name = get_table("mnist-rst").reports["T"]
+    reports = get_table("mnist-rst").reports
+    name = reports["T"]
     data = _json(results / name)
     rows = {} if data is None else {r["model"]: r for r in data["models"]}
     c1 = rows.get("STN-C1")
@@ -169,7 +170,7 @@ def _translation_alignment(results: Path) -> Evidence:
                         "--models STN-C1` on the trained MNIST-T model)" + (f"; so far: {so_far}" if so_far else ""))
     text = "; ".join(f"{m}: slope {r['slope']:+.2f}, class std {r['class_std']:.1f} px (budget {r['budget']}, "
                      f"seed {r['seed']})" for m, r in rows.items()) + f" (`results/{name}`, full compensation: -1)"
-    rot = _json(results / get_table("mnist-rst").reports["R"])
+    rot = _json(results / reports["R"])
     rot_c1 = None if rot is None else next((r for r in rot["models"] if r["model"] == "STN-C1"), None)
     if rot_c1 is not None:
         text += f"; for contrast, STN-C1 on rotations: slope {rot_c1['slope']:+.2f}"
