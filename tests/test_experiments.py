@@ -242,6 +242,11 @@ def test_bad_table_and_cell(capsys, tmp_path):
         get_table("mnist")
     with pytest.raises(StnlabError, match="matches no cell"):
         select_cells(get_table("svhn-depth"), ["STN-C5"])
+    rst = get_table("mnist-rst")  # a key names its cell with or without its overrides (+grad_clip=1.0)
+    short, full = select_cells(rst, ["mnist-trans/STN-C1"]), select_cells(rst, ["mnist-trans/STN-C1+grad_clip=1.0"])
+    assert short == full and [c.key for c in short] == ["mnist-trans/STN-C1+grad_clip=1.0"]
+    with pytest.raises(StnlabError, match=r"--cell mnist-trans/STN-C9 matches no cell"):  # not silently dropped
+        select_cells(rst, ["T", "mnist-trans/STN-C9"])
     assert main(["reproduce", "mnist-rst", "--cell", "nothing", *_dirs(tmp_path)]) == 2
     assert "matches no cell" in capsys.readouterr().err
     assert main(["reproduce", "svhn-depth", "--collect-only", *_dirs(tmp_path)]) == 0

@@ -34,16 +34,25 @@ def run_dir(table: PaperTable, cell: Cell, runs: str | Path, budget: str = "pape
     return Path(runs) / table.name / budget / cell.key / f"seed{seed}"
 
 
+def _cell_names(cell: Cell) -> set[str]:
+    """What ``--cell`` may call a cell: its key with or without the ``+k=v`` overrides, model, row, column."""
+    return {cell.key, cell.key.split("+")[0], cell.model, cell.row, cell.column}
+
+
 def select_cells(table: PaperTable, only: Iterable[str] = ()) -> list[Cell]:
-    """The cells whose key, model, row or column is in ``only`` (all cells when empty)."""
+    """The cells named by any of ``only`` (all cells when empty); a name that matches no cell is an error.
+
+    A name is a cell's key (``mnist-trans/STN-C1+grad_clip=1.0``, or without its overrides:
+    ``mnist-trans/STN-C1``), model, row or column.
+    """
     only = list(only)
     if not only:
         return list(table.cells)
-    chosen = [c for c in table.cells if {c.key, c.model, c.row, c.column} & set(only)]
-    if not chosen:
+    unknown = [name for name in only if not any(name in _cell_names(c) for c in table.cells)]
+    if unknown:
         valid = ", ".join(c.key for c in table.cells)
-        raise StnlabError(f"--cell {' '.join(only)} matches no cell of {table.name!r}; valid: {valid}")
-    return chosen
+        raise StnlabError(f"--cell {' '.join(unknown)} matches no cell of {table.name!r}; valid: {valid}")
+    return [c for c in table.cells if _cell_names(c) & set(only)]
 
 
 def read_result(folder: Path) -> dict[str, Any] | None:
