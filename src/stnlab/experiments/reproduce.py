@@ -36,7 +36,7 @@ def run_dir(table: PaperTable, cell: Cell, runs: str | Path, budget: str = "pape
 
 def _cell_names(cell: Cell) -> set[str]:
     """What ``--cell`` may call a cell: its key with or without the ``+k=v`` overrides, model, row, column."""
-    return {cell.key, cell.key.split("+")[0], cell.model, cell.row, cell.column}
+    return {cell.key, f"{cell.dataset}/{cell.model}", cell.model, cell.row, cell.column}
 
 
 def select_cells(table: PaperTable, only: Iterable[str] = ()) -> list[Cell]:
