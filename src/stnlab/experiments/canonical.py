@@ -157,7 +157,8 @@ def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget
     """The ``models`` and ``per_seed`` rows of an earlier report at ``path`` for the models not measured now.
 
     They are kept only from a report made on the same digits (same first seed, same number) at the same budget;
-    StnlabError otherwise, so that one report never mixes two measurements.
+    StnlabError otherwise, so that one report never mixes two measurements. Every seed's ``per_seed`` row of
+    such a model is kept, also of seeds not measured now (they were measured on the same digits).
     """
     if not path.is_file():
         return [], []
@@ -170,8 +171,12 @@ def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget
         raise StnlabError(f"{path} was measured on other digits or runs ({old.get('images')} images, budget "
                           f"{models[0]['budget']}, seed {models[0]['seed']}); measure every model again (leave "
                           "out --models) or give the same --seed, --budget and --images")
-    per_seed = [r for r in old.get("per_seed", []) if r["model"] not in measured and r["seed"] in seeds]
-    return models, per_seed
+    return models, [r for r in old.get("per_seed", []) if r["model"] not in measured]
+
+
+def _seed_order(seed: int, seeds: Sequence[int]) -> tuple[int, int]:
+    """Sort key of a ``per_seed`` row: the seeds measured now in their given order, then kept seeds by number."""
+    return (seeds.index(seed), 0) if seed in seeds else (len(seeds), seed)
 
 
 def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R", budget: str | None = None,
@@ -206,7 +211,7 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     rows = sorted([*new[seeds[0]].values(), *kept], key=lambda r: MODELS.index(r["model"]))
     per_seed = [{k: r[k] for k in ("model", "seed", "slope", "r2", "class_std")}
                 for found in new.values() for r in found.values()] + kept_per_seed
-    per_seed.sort(key=lambda r: (seeds.index(r["seed"]), MODELS.index(r["model"])))
+    per_seed.sort(key=lambda r: (_seed_order(r["seed"], seeds), MODELS.index(r["model"])))
     data = {"table": "mnist-rst", "column": column, "kind": col.kind, "unit": col.unit, "images": images,
             "models": rows, "per_seed": per_seed,
             "note": f"slope of the applied {col.what} on the input's {col.what} within each image (-1: full "
