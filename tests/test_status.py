@@ -42,3 +42,15 @@ def test_status_reads_finished_in_progress_and_missing_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("not started") == 3 and "in progress" in out
     assert not (tmp_path / "results").exists() and not list(tmp_path.rglob("results"))  # nothing written
+
+
+def test_time_left_counts_validation_from_the_last_two_records(tmp_path):
+    """With two records, the pace is their wall_time difference (training and validation), not img/s alone."""
+    half = _folder(tmp_path, "STN-C1")
+    (half / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
+    (half / "last.pt").write_bytes(b"")
+    records = [{"epoch": 1.0, "step": 195, "val_error": 0.5, "img_per_s": 256.0, "wall_time": 200.0},
+               {"epoch": 2.0, "step": 390, "val_error": 0.3, "img_per_s": 256.0, "wall_time": 434.0}]
+    (half / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    c1 = {r.cell: r for r in run_status(get_table("mnist-rst"), tmp_path, cells=["R"], seeds=1)}["mnist-rot/STN-C1"]
+    assert c1.eta_s == pytest.approx((9750 - 390) * 234.0 / 195)  # 1.2 s a step, not the 1.0 of 256 img/s

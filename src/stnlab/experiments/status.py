@@ -4,8 +4,9 @@
 the first ST's compensation slope at the last validation (-1 = full compensation, 0 = none; one per varied
 parameter, from the ST statistics of :mod:`stnlab.train.diagnostics`), for finished runs too. Progress
 comes from each run folder's ``config.json`` and ``metrics.jsonl`` (one record per validation, so it lags
-the last checkpoint by at most ``val_every`` steps); the time left assumes the rest of the run trains at
-the last record's rate (evaluation on the test split not counted).
+the last checkpoint by at most ``val_every`` steps); the time left assumes the rest of the run goes at the
+pace between the last two records (their ``wall_time``: training and validation), or, with one record, at
+its training rate (``img_per_s``; validation not counted); evaluation on the test split is never counted.
 """
 
 from __future__ import annotations
@@ -38,17 +39,34 @@ class RunStatus:
     st_slope: str | None = None  # the first ST's compensation slope(s) at the last validation, e.g. "angle -0.73"
 
 
-def _last_record(folder: Path) -> dict[str, Any] | None:
-    """The last parseable line of ``metrics.jsonl`` (a line being written may be cut)."""
+def _last_records(folder: Path, n: int = 2) -> list[dict[str, Any]]:
+    """The last ``n`` parseable lines of ``metrics.jsonl``, oldest first (a line being written may be cut)."""
     path = folder / "metrics.jsonl"
     if not path.is_file():
-        return None
+        return []
+    out: list[dict[str, Any]] = []
     for line in reversed(path.read_text().splitlines()):
         try:
-            return json.loads(line)
+            out.insert(0, json.loads(line))
         except json.JSONDecodeError:
             continue
-    return None
+        if len(out) == n:
+            break
+    return out
+
+
+def _last_record(folder: Path) -> dict[str, Any] | None:
+    """The last parseable line of ``metrics.jsonl`` (None: none yet)."""
+    recs = _last_records(folder, 1)
+    return recs[0] if recs else None
+
+
+def _seconds_per_step(recs: list[dict[str, Any]], batch_size: int) -> float | None:
+    """The pace between the last two records (training and validation), else the last record's training rate."""
+    if len(recs) == 2 and all("wall_time" in r for r in recs) and recs[1]["step"] > recs[0]["step"]:
+        return (recs[1]["wall_time"] - recs[0]["wall_time"]) / (recs[1]["step"] - recs[0]["step"])
+    rate = recs[-1].get("img_per_s")
+    return batch_size / rate if rate else None
 
 
 def _st_slope(record: dict[str, Any] | None) -> str | None:
@@ -65,14 +83,15 @@ def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
     if not ckpt.is_file():
         return RunStatus(cell, seed, "not started")
     age = max(0.0, time.time() - ckpt.stat().st_mtime)
-    rec, cfg = _last_record(folder), json.loads((folder / "config.json").read_text())
+    recs, cfg = _last_records(folder), json.loads((folder / "config.json").read_text())
+    rec = recs[-1] if recs else None
     if not rec or not rec.get("epoch"):
         return RunStatus(cell, seed, "in progress", age_s=age)
     step = int(rec["step"])
     per_epoch = round(step / rec["epoch"])  # training steps per epoch
     total = cfg["steps"] if cfg.get("steps") is not None else cfg["epochs"] * per_epoch
-    rate = rec.get("img_per_s")
-    eta = (total - step) * cfg["batch_size"] / rate if rate else None
+    pace = _seconds_per_step(recs, cfg["batch_size"])
+    eta = None if pace is None else (total - step) * pace
     val = rec.get("val_error")
     return RunStatus(cell, seed, "in progress", step=step, total=total,
                      val_error=None if val is None else 100 * val, eta_s=eta, age_s=age, st_slope=_st_slope(rec))
