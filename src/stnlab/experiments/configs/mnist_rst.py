@@ -20,8 +20,11 @@ image is 27.6-47 MFLOP on R, 538-718 on T and 2,774-3,578 on S (``torch.utils.fl
 STN-SL1), and STN-SL1 / STN-DL1 train at 35-37 img/s on S (one core, one thread, beside another run;
 ``img_per_s`` of their metrics), i.e. 24 minutes per epoch, or at 63-66 img/s as the only run on both cores
 (2 threads), 13 minutes per epoch: 2.2 hours of training for the ``cpu`` budget's 10 epochs, plus about
-10 minutes for the 10 test passes. The whole S column at the ``cpu`` budget is about 16 core-hours here,
-the T column at the ``paper`` budget (about 175 img/s for STN-SL1 on one core) about 20.
+10 minutes for the 10 test passes. The whole S column at the ``cpu`` budget is about 16 core-hours here.
+A T cell at the ``paper`` budget (2.5 M training images) took 1.5 h for the CNN on the 2-core AMD EPYC
+(513 img/s, 2 threads). On the 2-core Intel Xeon without AMX the ``cpu``-budget T STNs trained at a median
+141-193 img/s (2 threads; STN-DL1 to STN-C0) and the paper-budget STN-C0 runs at 226 s per epoch with its
+validation (epochs 10-13; 3.1 h for 50 epochs): 3-5 h per STN cell there.
 
 Paper (test error %, mean over 10 transformed passes of the test set):
 
