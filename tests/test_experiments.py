@@ -387,3 +387,25 @@ def test_translation_claim_compares_c1_gap_with_rotations(monkeypatch, tmp_path,
     assert "against +20 % on R (paper +27 %)" in evidence.text and "on T (paper +5 %)" in evidence.text
     monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: [e for e in entries if e["column"] == "T"])
     assert next(c for c in CLAIMS if c.key == "M-order-T").weigh(tmp_path).verdict == "not run here"  # no R
+
+
+def test_ordering_claim_compares_networks_at_one_budget(monkeypatch, tmp_path):
+    """One network retrained at the paper budget must not be compared with the others' reduced-budget runs."""
+    import stnlab.experiments.claims as claims_mod
+    r = {"CNN": 1.5, "STN-C0": 1.0, "STN-C1": 1.2, "STN-DL1": 1.0, "STN-SL1": 1.0}
+    t_cpu = {"STN-C0": 2.3, "STN-C1": 2.2, "STN-DL1": 2.25, "STN-SL1": 2.3}
+    entries = [{"row": row, "column": col, "mean": m, "std": None, "budget": budget, "errors": [m],
+                "pass_std": [0.07]}
+               for col, budget, means in (("R", "paper", r), ("T", "cpu", t_cpu), ("T", "paper", {"STN-C0": 0.98}))
+               for row, m in means.items()]
+    entries.append({"row": "CNN", "column": "T", "mean": 1.26, "std": None, "budget": "paper", "errors": [1.26],
+                    "pass_std": [0.07]})
+    monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: entries)
+    evidence = next(c for c in CLAIMS if c.key == "M-order-T").weigh(tmp_path)
+    # at cpu: C1 2.2 against the input STs' 2.28 (-4 %); mixing in the paper-budget C0 would give +32 %
+    assert "errs -4 % relative" in evidence.text and "STN-C0 2.30 (n=1, cpu)" in evidence.text, evidence.text
+    assert "also run: STN-C0 0.98 (n=1, paper)" in evidence.text and evidence.verdict == "partly", evidence.text
+    c0_paper_only = [e for e in entries if (e["row"], e["column"], e["budget"]) != ("STN-C0", "T", "cpu")]
+    monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: c0_paper_only)
+    evidence = next(c for c in CLAIMS if c.key == "M-order-T").weigh(tmp_path)
+    assert evidence.verdict == "not run here" and "no budget at which" in evidence.text, evidence.text

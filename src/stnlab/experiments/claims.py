@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stnlab.experiments.results import aggregate, best_entry
+from stnlab.experiments.results import aggregate, best_entry, common_entries
 from stnlab.experiments.tables import get_table
 from stnlab.io import write_text
 
@@ -128,14 +128,24 @@ def _mnist_numbers(column: str) -> Callable[[Path], Evidence]:
 def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
     def weigh(results: Path) -> Evidence:
         entries = _mnist_entries(results)
-        got = {row: best_entry(entries, row, column) for row in ("STN-C1", "STN-C0", "STN-DL1", "STN-SL1", "CNN")}
-        if any(v is None for v in got.values()):
-            so_far = ", ".join(f"{r} {_describe(e)}" for r, e in got.items() if e is not None)
+        best = {row: best_entry(entries, row, column) for row in ("STN-C1", *_INPUT_STS, "CNN")}
+        so_far = ", ".join(f"{r} {_describe(e)}" for r, e in best.items() if e is not None)
+        if any(v is None for v in best.values()):
             return Evidence("not run here", f"the {column} column is not complete in `results/mnist-rst.json`"
                             + (f" (so far: {so_far})" if so_far else ""))
+        compared = ("STN-C1", *_INPUT_STS) + (() if column == "T" else ("CNN",))  # T's gap leaves out the CNN
+        common = common_entries(entries, compared, column)
+        if common is None:
+            return Evidence("not run here", f"no budget at which {', '.join(compared)} are all trained on "
+                                            f"{column} (so far: {so_far})")
+        got: dict[str, Any] = {**best, **common}
         c1 = got["STN-C1"]["mean"]
-        worse = [r for r in ("STN-C0", "STN-DL1", "STN-SL1") if c1 > got[r]["mean"]]
+        worse = [r for r in _INPUT_STS if c1 > got[r]["mean"]]
         text = ", ".join(f"{r} {_describe(e)}" for r, e in got.items())
+        higher = [f"{r} {_describe(best[r])}" for r in compared if best[r] is not common[r]]
+        if higher:
+            text += (f" (compared at the `{common['STN-C1']['budget']}` budget, the highest all of them have; "
+                     f"also run: {', '.join(higher)})")
         if column == "T":
             return _translation_gap(got, entries, text)
         verdict = "reproduced" if len(worse) == 3 and got["CNN"]["mean"] > c1 else "partly" if worse else \
@@ -196,8 +206,8 @@ def _translation_gap(got: dict[str, Any], entries: list[dict[str, Any]], text: s
     t = _c1_excess({r: e["mean"] for r, e in got.items()})
     text += (f"; STN-C1 errs {100 * t:+.0f} % relative to the mean of C0/DL1/SL1 on T (paper "
              f"{100 * paper['T']:+.0f} %)")
-    ref = {r: best_entry(entries, r, "R") for r in ("STN-C1", *_INPUT_STS)}
-    if any(e is None for e in ref.values()):
+    ref = common_entries(entries, ("STN-C1", *_INPUT_STS), "R")
+    if ref is None:
         return Evidence("not run here", text + "; the R column, the reference, is not complete")
     r = _c1_excess({k: e["mean"] for k, e in ref.items()})
     text += f", against {100 * r:+.0f} % on R (paper {100 * paper['R']:+.0f} %)"

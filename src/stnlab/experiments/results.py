@@ -99,6 +99,22 @@ def best_entry(entries: list[dict[str, Any]], row: str, column: str) -> dict[str
     return min(found, key=lambda e: BUDGET_ORDER.get(e["budget"], 9), default=None)
 
 
+def common_entries(entries: list[dict[str, Any]], rows: tuple[str, ...], column: str
+                   ) -> dict[str, dict[str, Any]] | None:
+    """The entries of ``rows`` in ``column`` at the highest budget that every row has (None: no such budget).
+
+    A comparison between networks is only fair at one budget: a 50-epoch network against a 10-epoch one
+    measures the budget, not the architecture.
+    """
+    budgets = sorted({e["budget"] for e in entries}, key=lambda b: BUDGET_ORDER.get(b, 9))
+    for budget in budgets:
+        got = {r: next((e for e in entries if e["row"] == r and e["column"] == column and e["budget"] == budget),
+                       None) for r in rows}
+        if all(e is not None for e in got.values()):
+            return got  # type: ignore[return-value]
+    return None
+
+
 def format_results_markdown(table: PaperTable, entries: list[dict[str, Any]]) -> str:
     """The table from committed results: ``mean ± std / paper``, marked where not at the paper budget."""
     cols = list(table.columns)
