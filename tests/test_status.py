@@ -6,6 +6,7 @@ import pytest
 
 from stnlab.cli import main
 from stnlab.experiments import get_table, run_dir
+from stnlab.experiments.results import result_dir
 from stnlab.experiments.status import format_status, run_status
 
 
@@ -38,7 +39,8 @@ def test_status_reads_finished_in_progress_and_missing_runs(tmp_path, capsys):
     assert rows["mnist-rot/STN-SL1"].state == "not started"
     text = format_status(rows.values())
     assert "390/9750" in text and "5.2 h" in text and "1.52" in text and "angle -0.73" in text
-    assert main(["reproduce", "mnist-rst", "--status", "--cell", "R", "--seeds", "1", "--runs", str(tmp_path)]) == 0
+    assert main(["reproduce", "mnist-rst", "--status", "--cell", "R", "--seeds", "1", "--runs", str(tmp_path),
+                 "--results", str(tmp_path / "no-results")]) == 0
     out = capsys.readouterr().out
     assert out.count("not started") == 3 and "in progress" in out
     assert not (tmp_path / "results").exists() and not list(tmp_path.rglob("results"))  # nothing written
@@ -54,3 +56,24 @@ def test_time_left_counts_validation_from_the_last_two_records(tmp_path):
     (half / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     c1 = {r.cell: r for r in run_status(get_table("mnist-rst"), tmp_path, cells=["R"], seeds=1)}["mnist-rot/STN-C1"]
     assert c1.eta_s == pytest.approx((9750 - 390) * 234.0 / 195)  # 1.2 s a step, not the 1.0 of 256 img/s
+
+
+def test_a_run_trained_elsewhere_shows_its_committed_result(tmp_path, capsys):
+    """No run folder here, but the result under results/runs: 'committed' with its error, not 'not started'."""
+    table = get_table("mnist-rst")
+    results = tmp_path / "results"
+    committed = result_dir(results, table, "paper", "mnist-rot/STN-DL1", 0)
+    committed.mkdir(parents=True)
+    (committed / "eval.json").write_text(json.dumps({"split": "test", "error": 0.0104, "passes": 10}))
+    rows = {r.cell: r for r in run_status(table, tmp_path / "runs", cells=["R"], seeds=1, results=results)}
+    assert (rows["mnist-rot/STN-DL1"].state, rows["mnist-rot/STN-DL1"].error) == ("committed", pytest.approx(1.04))
+    assert rows["mnist-rot/STN-SL1"].state == "not started"
+    assert run_status(table, tmp_path / "runs", cells=["STN-DL1"], seeds=1)[0].state == "not started"  # no results
+    running = _folder(tmp_path / "runs", "STN-DL1")  # a rerun here takes precedence over the committed result
+    (running / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
+    (running / "last.pt").write_bytes(b"")
+    assert run_status(table, tmp_path / "runs", cells=["STN-DL1"], seeds=1, results=results)[0].state == "in progress"
+    assert main(["reproduce", "mnist-rst", "--status", "--cell", "STN-SL1", "--cell", "STN-DL1", "--seeds", "1",
+                 "--runs", str(tmp_path / "other"), "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "committed" in out and "1.04" in out and "(val)" not in out

@@ -53,7 +53,8 @@ def _add_reproduce(subparsers: Any) -> None:
     p.add_argument("--jobs", type=int, default=1,
                    help="train N runs at once, each pinned to 1/N of the cores with as many threads (default: 1)")
     p.add_argument("--status", action="store_true",
-                   help="train nothing; print each run's state (finished, in progress: how far, time left)")
+                   help="train nothing; print each run's state (finished, in progress: how far, time left; "
+                        "committed: only under --results)")
     p.add_argument("--collect-only", action="store_true", help="train nothing; collect what has finished")
     p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
     p.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
@@ -126,7 +127,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     sets = parse_sets(args.sets)
     if args.status:
         print(format_status(run_status(table, args.runs, budget=args.budget, seeds=args.seeds, cells=args.cells,
-                                       sets=sets)))
+                                       sets=sets, results=args.results)))
         return 0
     run_table(table, args.runs, budget=args.budget, seeds=args.seeds, results=args.results, cells=args.cells,
               sets=sets, collect_only=args.collect_only, passes=args.passes, progress=not args.no_progress,

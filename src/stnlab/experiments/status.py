@@ -7,6 +7,8 @@ comes from each run folder's ``config.json`` and ``metrics.jsonl`` (one record p
 the last checkpoint by at most ``val_every`` steps); the time left assumes the rest of the run goes at the
 pace between the last two records (their ``wall_time``: training and validation), or, with one record, at
 its training rate (``img_per_s``; validation not counted); evaluation on the test split is never counted.
+A run with no folder under ``runs`` whose result is committed under ``results/runs`` (trained on another
+machine) shows as ``committed``, with that result; ``reproduce`` would train it again under ``runs``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stnlab.experiments.reproduce import budget_key, read_result, run_dir, select_cells
+from stnlab.experiments.results import result_dir
 from stnlab.experiments.tables import PaperTable
 from stnlab.train.history import history_rows
 
@@ -29,8 +32,8 @@ class RunStatus:
 
     cell: str
     seed: int
-    state: str  # "finished", "in progress" or "not started"
-    error: float | None = None  # test error (%), when finished
+    state: str  # "finished", "in progress", "committed" (only under results/runs) or "not started"
+    error: float | None = None  # test error (%), when finished or committed
     step: int = 0  # of the last validation record
     total: int | None = None  # the run's steps (None: not known before its first record)
     val_error: float | None = None  # (%) at ``step``
@@ -97,19 +100,31 @@ def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
                      val_error=None if val is None else 100 * val, eta_s=eta, age_s=age, st_slope=_st_slope(rec))
 
 
+def _done(folder: Path, cell: str, seed: int, state: str) -> RunStatus | None:
+    """A ``state`` row for a folder holding a test result (None: no result there)."""
+    result = read_result(folder)
+    if result is None:
+        return None
+    return RunStatus(cell, seed, state, error=100 * result["error"], st_slope=_st_slope(_last_record(folder)))
+
+
 def run_status(table: PaperTable, runs: str | Path, *, budget: str = "paper", seeds: int | None = None,
-               cells: Iterable[str] = (), sets: Mapping[str, Any] = ()) -> list[RunStatus]:
-    """The status of every selected cell x seed of ``table`` at ``budget`` (``sets`` as for ``run_table``)."""
+               cells: Iterable[str] = (), sets: Mapping[str, Any] = (),
+               results: str | Path | None = None) -> list[RunStatus]:
+    """The status of every selected cell x seed of ``table`` at ``budget`` (``sets`` as for ``run_table``).
+
+    With ``results``, a run not started under ``runs`` but committed under ``results/runs`` is ``committed``.
+    """
     n_seeds = seeds if seeds is not None else table.budget(budget).seeds
     key = budget_key(budget, sets)
     out = []
     for cell in select_cells(table, cells):
         for seed in range(n_seeds):
             folder = run_dir(table, cell, runs, key, seed)
-            result = read_result(folder)
-            out.append(RunStatus(cell.key, seed, "finished", error=100 * result["error"],
-                                 st_slope=_st_slope(_last_record(folder))) if result is not None
-                       else _progress(folder, cell.key, seed))
+            row = _done(folder, cell.key, seed, "finished") or _progress(folder, cell.key, seed)
+            if row.state == "not started" and results is not None:
+                row = _done(result_dir(results, table, key, cell.key, seed), cell.key, seed, "committed") or row
+            out.append(row)
     return out
 
 
@@ -125,8 +140,8 @@ def format_status(rows: Iterable[RunStatus]) -> str:
              f"{'last ckpt':>9s}  ST slope"]
     for r in rows:
         progress = "-" if r.total is None else f"{r.step}/{r.total}"
-        err = r.error if r.state == "finished" else r.val_error
-        err_s = "-" if err is None else f"{err:.2f}" + ("" if r.state == "finished" else " (val)")
+        err = r.val_error if r.state == "in progress" else r.error
+        err_s = "-" if err is None else f"{err:.2f}" + (" (val)" if r.state == "in progress" else "")
         age = "-" if r.age_s is None else f"{_minutes(r.age_s)} ago"
         lines.append(f"{r.cell:36s} {r.seed:4d}  {r.state:11s} {progress:>13s} {err_s:>12s} {_minutes(r.eta_s):>9s} "
                      f"{age:>9s}  {r.st_slope or '-'}")
