@@ -409,3 +409,21 @@ def test_ordering_claim_compares_networks_at_one_budget(monkeypatch, tmp_path):
     monkeypatch.setattr(claims_mod, "_mnist_entries", lambda results: c0_paper_only)
     evidence = next(c for c in CLAIMS if c.key == "M-order-T").weigh(tmp_path)
     assert evidence.verdict == "not run here" and "no budget at which" in evidence.text, evidence.text
+
+
+def test_canonical_pose_claim_says_where_a_missed_class_std_comes_from(tmp_path):
+    """A class std over the target is broken down by digit and by applied angle, from the committed report."""
+    sl1 = {"model": "STN-SL1", "seed": 0, "slope": -0.73, "class_std": 26.0, "budget": "paper", "baseline_std": 60.0,
+           "r2": 0.8, "applied": [-90.0, -45.0, 0.0, 45.0, 90.0], "canonical_std": [30.0, 20.0, 12.0, 14.0, 35.0],
+           "class_std_by_class": {str(k): 20.0 + k for k in range(10)}}
+    c1 = {**sl1, "model": "STN-C1", "slope": -0.1, "class_std": 54.0}
+    (tmp_path / "mnist-compensation.json").write_text(json.dumps({"models": [sl1, c1]}))
+    evidence = next(c for c in CLAIMS if c.key == "M-qual").weigh(tmp_path)
+    assert evidence.verdict == "partly", evidence.text
+    assert "by digit 20.0–29.0° (largest: 9 29.0°, 8 28.0°, 7 27.0°)" in evidence.text, evidence.text
+    assert "12.0–12.0° within ±45, 30.0° / 35.0° at -90 / +90" in evidence.text, evidence.text
+    for r in (sl1, c1):
+        r["class_std"] = 24.0  # target met: nothing to explain
+    (tmp_path / "mnist-compensation.json").write_text(json.dumps({"models": [sl1, c1]}))
+    evidence = next(c for c in CLAIMS if c.key == "M-qual").weigh(tmp_path)
+    assert evidence.verdict == "reproduced" and "by digit" not in evidence.text, evidence.text

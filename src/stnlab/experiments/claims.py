@@ -229,6 +229,23 @@ def _translation_gap(got: dict[str, Any], entries: list[dict[str, Any]], text: s
 _CANONICAL = {"R": ("°", ".1f", 25.0), "S": (" oct", ".2f", None)}
 
 
+def _spread_breakdown(row: dict[str, Any], unit: str, fmt: str) -> str:
+    """Where a compensation row's class std comes from: its digits' spreads and the spread by applied value."""
+    by_class, applied, spread = row.get("class_std_by_class"), row.get("applied"), row.get("canonical_std")
+    if not by_class or not applied or not spread:
+        return ""
+    worst = sorted(by_class.items(), key=lambda kv: -kv[1])
+    half = 0.5 * max(abs(v) for v in applied)
+    mid = [s for a, s in zip(applied, spread, strict=True) if abs(a) < half]
+    text = (f"; where STN-SL1's spread is (seed {row['seed']}): by digit {worst[-1][1]:{fmt}}–{worst[0][1]:{fmt}}"
+            f"{unit} (largest: " + ", ".join(f"{k} {v:{fmt}}{unit}" for k, v in worst[:3]) + ")")
+    if mid:
+        text += (f"; at one applied value, all digits together: {min(mid):{fmt}}–{max(mid):{fmt}}{unit} within "
+                 f"±{half:.0f}, {spread[0]:{fmt}}{unit} / {spread[-1]:{fmt}}{unit} at {applied[0]:+.0f} / "
+                 f"{applied[-1]:+.0f}")
+    return text
+
+
 def _compensation(column: str) -> Callable[[Path], Evidence]:
     unit, fmt, std_target = _CANONICAL[column]
     name = get_table("mnist-rst").reports[column]
@@ -261,6 +278,8 @@ def _compensation(column: str) -> Callable[[Path], Evidence]:
             target = "" if std_target is None else f" with a class std <= {std_target:.0f}{unit}"
             text += (f"; the canonical pose is reached only in part: the target is STN-SL1 slope <= -0.70{target} "
                      "and STN-C1 at least 0.2 less steep")
+            if not std_ok:
+                text += _spread_breakdown(rows["STN-SL1"], unit, fmt)
         if not partly:
             text += (f"; STN-SL1 does not bring the digits to a canonical pose (class std {sl1['class_std']:{fmt}}"
                      f"{unit} vs {sl1['baseline_std']:{fmt}}{unit} without compensation), so only 'C1 does not "
