@@ -200,8 +200,12 @@ def _canonical_translation_one_model_at_a_time(tmp_path, capsys):
     assert first["kind"] == "translation" and first["unit"] == "px" and [r["model"] for r in first["models"]] == [
         "STN-C0"]
     assert first["models"][0]["applied"] == pytest.approx([-16.0, -8.0, 0.0, 8.0, 16.0], abs=1e-4)
+    assert first["view_model"] == "STN-C0"  # the figure's model on T (STN-C1) is not measured yet
     assert main([*args, "--models", "STN-C1", "STN-SL1"]) == 0
+    assert json.loads(path.read_text())["view_model"] == "STN-C1"
+    assert main([*args, "--models", "STN-SL1"]) == 0  # C1 kept: its run still shows in the figure
     both = json.loads(path.read_text())
+    assert both["view_model"] == "STN-C1"
     assert [r["model"] for r in both["models"]] == ["STN-SL1", "STN-C0", "STN-C1"]
     assert both["models"][1] == first["models"][0]  # the earlier measurement is kept as it was
     assert [r["model"] for r in both["per_seed"]] == ["STN-SL1", "STN-C0", "STN-C1"]

@@ -21,7 +21,7 @@ measured as soon as it is trained).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,19 @@ def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget
     return models, [r for r in old.get("per_seed", []) if r["model"] not in measured]
 
 
+def _view_model(wanted: str, measured: Mapping[str, tuple[Path, torch.nn.Module]],
+                kept: Sequence[dict[str, Any]]) -> tuple[str, torch.nn.Module]:
+    """The model whose outputs the figure shows: ``wanted`` if measured now, else its kept row's run (while its
+    checkpoint exists), else the first model measured now."""
+    if wanted in measured:
+        return wanted, measured[wanted][1]
+    row = next((r for r in kept if r["model"] == wanted), None)
+    if row is not None and (Path(row["run"]) / "best.pt").is_file():
+        return wanted, load_run(Path(row["run"]))[0]
+    name = next(iter(measured))
+    return name, measured[name][1]
+
+
 def _seed_order(seed: int, seeds: Sequence[int]) -> tuple[int, int]:
     """Sort key of a ``per_seed`` row: the seeds measured now in their given order, then kept seeds by number."""
     return (seeds.index(seed), 0) if seed in seeds else (len(seeds), seed)
@@ -212,14 +225,15 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     per_seed = [{k: r[k] for k in ("model", "seed", "slope", "r2", "class_std")}
                 for found in new.values() for r in found.values()] + kept_per_seed
     per_seed.sort(key=lambda r: (_seed_order(r["seed"], seeds), MODELS.index(r["model"])))
+    view_model, viewed = _view_model(col.view_model, trained[seeds[0]], kept)
     data = {"table": "mnist-rst", "column": column, "kind": col.kind, "unit": col.unit, "images": images,
-            "models": rows, "per_seed": per_seed,
+            "models": rows, "per_seed": per_seed, "view_model": view_model,
             "note": f"slope of the applied {col.what} on the input's {col.what} within each image (-1: full "
                     f"compensation); class_std: per-class std of the canonical {col.what} ({col.unit}); per_seed: "
-                    "every measured seed on the same test digits"}
+                    "every measured seed on the same test digits; view_model: the model whose outputs the "
+                    "figure shows"}
+    views = aligned_views(viewed, x[:3], col.kind, col.values)
     write_json(out / table.reports[column], data)
-    view_model = col.view_model if col.view_model in measured else measured[0]
-    views = aligned_views(trained[seeds[0]][view_model][1], x[:3], col.kind, col.values)
     fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: {col.done} test "
                                                 "digits and the STNs' compensation")
     (out / "figures").mkdir(parents=True, exist_ok=True)
