@@ -106,3 +106,16 @@ def test_plankton_error_claim_weighs_gaps_against_noise(tmp_path, monkeypatch, b
     ev = _weigh("P-error", tmp_path)
     assert ev.verdict == verdict, ev.text
     assert "3032 test images" in ev.text
+
+
+def test_plankton_error_claim_compares_at_one_budget(tmp_path, monkeypatch):
+    """STN-C2 is weighed against the input STs of its own budget, never against a reduced-budget one."""
+    from stnlab.experiments import claims
+    rows = [("STN-C2", "paper", 22.3), ("STN-SL2", "paper", 21.5), ("STN-C2", "cpu", 60.6), ("STN-DL2", "cpu", 59.5)]
+    entries = [{"row": r, "column": "error", "mean": m, "std": None, "budget": b, "errors": [m], "seeds": [0]}
+               for r, b, m in rows]
+    monkeypatch.setattr(claims, "aggregate", lambda table, results: entries)
+    ev = _weigh("P-error", tmp_path)
+    assert ev.verdict == "reproduced" and "STN-C2 22.30 (n=1, paper)" in ev.text and "STN-DL2" not in ev.text, ev.text
+    monkeypatch.setattr(claims, "aggregate", lambda table, results: entries[:1] + entries[3:])  # no common budget
+    assert _weigh("P-error", tmp_path).verdict == "not run here"

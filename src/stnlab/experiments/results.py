@@ -108,11 +108,15 @@ def common_entries(entries: list[dict[str, Any]], rows: tuple[str, ...], column:
     """
     budgets = sorted({e["budget"] for e in entries}, key=lambda b: BUDGET_ORDER.get(b, 9))
     for budget in budgets:
-        got = {r: next((e for e in entries if e["row"] == r and e["column"] == column and e["budget"] == budget),
-                       None) for r in rows}
+        got = {r: entry_at(entries, r, column, budget) for r in rows}
         if all(e is not None for e in got.values()):
             return got  # type: ignore[return-value]
     return None
+
+
+def entry_at(entries: list[dict[str, Any]], row: str, column: str, budget: str) -> dict[str, Any] | None:
+    """The entry of (row, column) at exactly ``budget``, if any."""
+    return next((e for e in entries if e["row"] == row and e["column"] == column and e["budget"] == budget), None)
 
 
 def format_results_markdown(table: PaperTable, entries: list[dict[str, Any]]) -> str:
