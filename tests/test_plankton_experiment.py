@@ -95,11 +95,11 @@ def test_plankton_report_needs_the_feature_map_runs(tiny_root, tmp_path):
     ("paper", {"STN-SL2": 22.5, "STN-DL2": 21.0}, "partly"),
 ])
 def test_plankton_error_claim_weighs_gaps_against_noise(tmp_path, monkeypatch, budget, errors, verdict):
-    from stnlab.experiments import claims
+    from stnlab.experiments import evidence
     c2 = 60.6 if budget == "cpu" else 22.3
     entries = [{"row": r, "column": "error", "mean": m, "std": None, "budget": budget, "errors": [m],
                 "seeds": [0]} for r, m in {"STN-C2": c2, **errors}.items()]
-    monkeypatch.setattr(claims, "aggregate", lambda table, results: entries)
+    monkeypatch.setattr(evidence, "aggregate", lambda table, results: entries)
     run = tmp_path / "runs" / "plankton" / budget / "plankton" / "STN-C2" / "seed0"
     run.mkdir(parents=True)
     (run / "eval.json").write_text(json.dumps({"num_samples": 3032}))
@@ -110,12 +110,12 @@ def test_plankton_error_claim_weighs_gaps_against_noise(tmp_path, monkeypatch, b
 
 def test_plankton_error_claim_compares_at_one_budget(tmp_path, monkeypatch):
     """STN-C2 is weighed against the input STs of its own budget, never against a reduced-budget one."""
-    from stnlab.experiments import claims
+    from stnlab.experiments import evidence
     rows = [("STN-C2", "paper", 22.3), ("STN-SL2", "paper", 21.5), ("STN-C2", "cpu", 60.6), ("STN-DL2", "cpu", 59.5)]
     entries = [{"row": r, "column": "error", "mean": m, "std": None, "budget": b, "errors": [m], "seeds": [0]}
                for r, b, m in rows]
-    monkeypatch.setattr(claims, "aggregate", lambda table, results: entries)
+    monkeypatch.setattr(evidence, "aggregate", lambda table, results: entries)
     ev = _weigh("P-error", tmp_path)
     assert ev.verdict == "reproduced" and "STN-C2 22.30 (n=1, paper)" in ev.text and "STN-DL2" not in ev.text, ev.text
-    monkeypatch.setattr(claims, "aggregate", lambda table, results: entries[:1] + entries[3:])  # no common budget
+    monkeypatch.setattr(evidence, "aggregate", lambda table, results: entries[:1] + entries[3:])  # no common budget
     assert _weigh("P-error", tmp_path).verdict == "not run here"

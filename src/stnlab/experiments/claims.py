@@ -9,27 +9,28 @@ that the committed ledger equals a fresh generation, so a verdict can never be t
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stnlab.experiments.results import aggregate, best_entry, common_entries, entry_at
-from stnlab.experiments.tables import BUDGET_ORDER, get_table
+from stnlab.experiments.evidence import (
+    Evidence,
+    describe,
+    plankton_compensation,
+    plankton_error,
+    read_json_or_none,
+    theorem_filter_symmetry,
+    theorem_multi_layer,
+    theorem_single_layer,
+)
+from stnlab.experiments.results import aggregate, best_entry, common_entries
+from stnlab.experiments.tables import get_table
 from stnlab.io import write_text
 
 JANSSON = "Jansson, Maydanskiy, Finnveden & Lindeberg 2020 (theorems)"
 FINNVEDEN = "Finnveden, Jansson & Lindeberg, ICPR 2020"
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A verdict and what it rests on (markdown text naming files and numbers)."""
-
-    verdict: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -42,63 +43,8 @@ class Claim:
     weigh: Callable[[Path], Evidence]
 
 
-def _json(path: Path) -> Any | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _filter_rows(results: Path) -> dict[tuple[str, str], float] | None:
-    data = _json(results.parent / "docs/figures/filters/filters.json")
-    return None if data is None else {(r["filters"], r["transform"]): r["optimum"] for r in data["rows"]}
-
-
-def _theorem_single_layer(results: Path) -> Evidence:
-    rows = _filter_rows(results)
-    if rows is None:
-        return Evidence("not run here", "no `docs/figures/filters/filters.json` (run `stnlab analyze filters`)")
-    random = min(v for (f, _), v in rows.items() if f == "random")
-    c4_90, c4_45 = rows[("c4", "rot90")], rows[("c4", "rot45")]
-    ok = random > 0.3 and c4_90 < 1e-4 and c4_45 > 0.25
-    return Evidence("reproduced" if ok else "not reproduced",
-                    f"optimum residuals of one conv layer (`docs/figures/filters/filters.json`): random filters >= "
-                    f"{random:.2f} for every rotation/scaling; 90°-symmetric filters {c4_90:.1e} at 90° but "
-                    f"{c4_45:.2f} at 45° — alignment only where the filters are invariant")
-
-
-def _theorem_filter_symmetry(results: Path) -> Evidence:
-    rows = _filter_rows(results)
-    if rows is None:
-        return Evidence("not run here", "no `docs/figures/filters/filters.json`")
-    radial = max(v for (f, t), v in rows.items() if f == "radial" and t.startswith("rot"))
-    radial_scale = rows.get(("radial", "scale2"))
-    ok = radial < 0.08 and (radial_scale is None or radial_scale > 0.25)
-    extra = "" if radial_scale is None else f", but {radial_scale:.2f} for a scaling by 2"
-    return Evidence("reproduced" if ok else "not reproduced",
-                    f"radial (isotropic) filters align at every rotation angle (max optimum residual {radial:.3f})"
-                    f"{extra}; 90°-symmetric filters only at multiples of 90° (previous claim)")
-
-
-def _theorem_multi_layer(results: Path) -> Evidence:
-    data = _json(results.parent / "docs/figures/alignment-random/alignment.json")
-    if data is None:
-        return Evidence("not run here", "no `docs/figures/alignment-random/alignment.json`")
-    opt = {(r["depth"], r["transform"]): r["optimum"]["mean"] for r in data["rows"]}
-    deep = [d for d in data["depths"] if d > 0]
-    scale = min(opt[(d, "scale2")] for d in deep)
-    shift = max(opt[(d, t)] for d in data["depths"] for t in data["transforms"] if t.startswith("trans"))
-    ok = scale > 0.3 and shift < 1e-4
-    return Evidence("reproduced" if ok else "not reproduced",
-                    f"random-weight MNIST CNN (`docs/figures/alignment-random/alignment.json`): a scaling by 2 "
-                    f"leaves an optimum residual >= {scale:.2f} at depths {deep}, while shifts align to "
-                    f"{shift:.1e} at every depth")
-
-
 def _mnist_entries(results: Path) -> list[dict[str, Any]]:
     return aggregate(get_table("mnist-rst"), results)
-
-
-def _describe(e: dict[str, Any]) -> str:
-    std = f" ± {e['std']:.2f}" if e["std"] is not None else ""
-    return f"{e['mean']:.2f}{std} (n={len(e['errors'])}, {e['budget']})"
 
 
 def _mnist_numbers(column: str) -> Callable[[Path], Evidence]:
@@ -111,7 +57,7 @@ def _mnist_numbers(column: str) -> Callable[[Path], Evidence]:
                                             f"--cell {column}`)")
         at_paper = all(e["budget"] == "paper" for _, e, _ in done)
         within = sum(e["mean"] <= p * 1.1 for _, e, p in done)
-        text = "; ".join(f"{r} {_describe(e)} vs {p:.2f}" for r, e, p in done) + " (`results/mnist-rst.json`)"
+        text = "; ".join(f"{r} {describe(e)} vs {p:.2f}" for r, e, p in done) + " (`results/mnist-rst.json`)"
         if within == len(found) and at_paper:
             return Evidence("reproduced", text)
         notes = [f"{within} of {len(done)} run cells within 10 % of the paper (or below)"]
@@ -129,7 +75,7 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
     def weigh(results: Path) -> Evidence:
         entries = _mnist_entries(results)
         best = {row: best_entry(entries, row, column) for row in ("STN-C1", *_INPUT_STS, "CNN")}
-        so_far = ", ".join(f"{r} {_describe(e)}" for r, e in best.items() if e is not None)
+        so_far = ", ".join(f"{r} {describe(e)}" for r, e in best.items() if e is not None)
         if any(v is None for v in best.values()):
             return Evidence("not run here", f"the {column} column is not complete in `results/mnist-rst.json`"
                             + (f" (so far: {so_far})" if so_far else ""))
@@ -141,8 +87,8 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
         got: dict[str, Any] = {**best, **common}
         c1 = got["STN-C1"]["mean"]
         worse = [r for r in _INPUT_STS if c1 > got[r]["mean"]]
-        text = ", ".join(f"{r} {_describe(e)}" for r, e in got.items())
-        higher = [f"{r} {_describe(best[r])}" for r in compared if best[r] is not common[r]]
+        text = ", ".join(f"{r} {describe(e)}" for r, e in got.items())
+        higher = [f"{r} {describe(best[r])}" for r in compared if best[r] is not common[r]]
         if higher:
             text += (f" (compared at the `{common['STN-C1']['budget']}` budget, the highest all of them have; "
                      f"also run: {', '.join(higher)})")
@@ -171,7 +117,7 @@ def _translation_alignment(results: Path) -> Evidence:
     """M-align-T: on T, STN-C1's feature-map ST undoes the shift (slope <= -0.7), as the theory allows."""
     reports = get_table("mnist-rst").reports
     name = reports["T"]
-    data = _json(results / name)
+    data = read_json_or_none(results / name)
     rows = {} if data is None else {r["model"]: r for r in data["models"]}
     c1 = rows.get("STN-C1")
     if c1 is None:
@@ -180,7 +126,7 @@ def _translation_alignment(results: Path) -> Evidence:
                         "--models STN-C1` on the trained MNIST-T model)" + (f"; so far: {so_far}" if so_far else ""))
     text = "; ".join(f"{m}: slope {r['slope']:+.2f}, class std {r['class_std']:.1f} px (budget {r['budget']}, "
                      f"seed {r['seed']})" for m, r in rows.items()) + f" (`results/{name}`, full compensation: -1)"
-    rot = _json(results / reports["R"])
+    rot = read_json_or_none(results / reports["R"])
     rot_c1 = None if rot is None else next((r for r in rot["models"] if r["model"] == "STN-C1"), None)
     if rot_c1 is not None:
         text += f"; for contrast, STN-C1 on rotations: slope {rot_c1['slope']:+.2f}"
@@ -251,7 +197,7 @@ def _compensation(column: str) -> Callable[[Path], Evidence]:
     name = get_table("mnist-rst").reports[column]
 
     def weigh(results: Path) -> Evidence:
-        data = _json(results / name)
+        data = read_json_or_none(results / name)
         if data is None:
             return Evidence("not run here", f"no `results/{name}` yet (`stnlab canonical --column {column}` on the "
                                             f"trained MNIST-{column} models)")
@@ -291,86 +237,20 @@ def _compensation(column: str) -> Callable[[Path], Evidence]:
     return weigh
 
 
-def _plankton_error(results: Path) -> Evidence:
-    entries = aggregate(get_table("plankton"), results)
-    got = {row: best_entry(entries, row, "error") for row in ("STN-C2", "STN-SL2", "STN-DL2", "CNN")}
-    for budget in sorted({e["budget"] for e in entries}, key=lambda b: BUDGET_ORDER.get(b, 9)):
-        # STN-C2 against the input STs of the same budget: a comparison across budgets measures the budget
-        at = {r: entry_at(entries, r, "error", budget) for r in ("STN-C2", "STN-SL2", "STN-DL2")}
-        if at["STN-C2"] is not None and (at["STN-SL2"] or at["STN-DL2"]):
-            got.update(at)
-            break
-    else:
-        return Evidence("not run here", PLANKTON)
-    c2 = got["STN-C2"]
-    inputs = {r: e for r, e in got.items() if r in ("STN-SL2", "STN-DL2") and e is not None}
-    text = ", ".join(f"{r} {_describe(e)}" for r, e in got.items() if e is not None) + " (`results/plankton.json`)"
-    better = [r for r, e in inputs.items() if e["mean"] < c2["mean"]]
-    worse = [r for r in inputs if r not in better]
-    at_paper = all(e["budget"] == "paper" for e in (c2, *inputs.values()))
-    text += (f"; transforming the input beats STN-C2 for {len(better)} of {len(inputs)} networks"
-             + (f" ({', '.join(better)})" if better else "") + (f", not for {', '.join(worse)}" if worse else ""))
-    gaps = [abs(e["mean"] - c2["mean"]) for e in inputs.values()]
-    se = _error_rate_se(results, c2)
-    if se is not None:
-        text += (f"; gaps of {min(gaps):.2f}–{max(gaps):.2f} points against a standard error of "
-                 f"{se[0]:.2f} points for one error rate on {se[1]} test images")
-    if at_paper:
-        verdict = "reproduced" if not worse else "partly" if better else "not reproduced"
-        return Evidence(verdict, text)
-    if se is not None and max(gaps) < 2 * se[0]:  # either way round: noise says nothing
-        return Evidence("not run here", "at the paper budget: only reduced-budget runs so far, whose gaps are "
-                        "within two standard errors (noise); " + text)
-    text += " — not at the paper budget, so the errors are far above the paper's and the ordering is weak evidence"
-    return Evidence("partly" if better else "not reproduced", text)
-
-
-def _error_rate_se(results: Path, c2: dict) -> tuple[float, int] | None:
-    """The binomial standard error (points) of STN-C2's test error rate and the test set size, if recorded."""
-    ev = _json(results / "runs" / "plankton" / c2["budget"] / "plankton" / "STN-C2" / "seed0" / "eval.json")
-    if ev is None or not ev.get("num_samples"):
-        return None
-    p, n = c2["mean"] / 100, ev["num_samples"]
-    return 100 * (p * (1 - p) / n) ** 0.5, n
-
-
-def _plankton_compensation(results: Path) -> Evidence:
-    data = _json(results / "plankton.json")
-    section = None if data is None else data.get("compensation")
-    if not section:
-        return Evidence("not run here", "no compensation section in `results/plankton.json` yet (`stnlab canonical "
-                                        "--table plankton`)")
-    rows = {r["model"]: r for r in section["models"]}
-    c2, c7 = rows["STN-C2"], rows["STN-C7"]
-    text = "; ".join(f"{m}: circular corr. {r['circ_corr']:+.2f}, slope {r['slope']:+.2f} ({r['budget']})"
-                     for m, r in rows.items())
-    text += " (`results/plankton.json`, `results/figures/plankton-compensation.png`; -1 = full compensation)"
-    # compensating: consistently against the input (circular corr.) *and* by a visible amount (slope)
-    c2_comp = c2["circ_corr"] <= -0.3 and c2["slope"] <= -0.1
-    c7_none = abs(c7["circ_corr"]) < 0.15 or abs(c7["slope"]) < 0.05
-    # "stops compensating at depth 7" only means something once depth 2 compensates
-    verdict = ("reproduced" if c7_none else "partly") if c2_comp else "not reproduced"
-    if not c2_comp:
-        text += "; the depth-2 loc-net does not rotate against the input at this budget, so the contrast " \
-                "with depth 7 cannot show"
-    return Evidence(verdict, text)
-
-
 def _not_here(why: str) -> Callable[[Path], Evidence]:
     return lambda results: Evidence("not run here", why)
 
 
 NO_SVHN = "SVHN cannot be downloaded on the development machines (no internet); the loader is tested on " \
           "synthetic files; `stnlab reproduce svhn-depth` / `svhn-iterative` run it where the data is"
-PLANKTON = "no committed plankton results yet (`stnlab reproduce plankton --budget cpu`)"
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("T1", JANSSON, "One conv layer: a spatial transform T_g of the feature maps undoes T_h of the input only "
-          "if T_g = T_h^-1 and the filters are invariant to T_h.", _theorem_single_layer),
+          "if T_g = T_h^-1 and the filters are invariant to T_h.", theorem_single_layer),
     Claim("T2", JANSSON, "Filters of finite support are invariant only to rotations/reflections (finite order, "
-          "symmetric filters, or filters constant on concentric circles/ellipses).", _theorem_filter_symmetry),
+          "symmetric filters, or filters constant on concentric circles/ellipses).", theorem_filter_symmetry),
     Claim("T3", JANSSON, "Multi-layer: if T_h has an eigenvalue of modulus != 1 (e.g. a scaling), no T_g aligns "
-          "the feature maps of a non-trivial CNN; translations always can.", _theorem_multi_layer),
+          "the feature maps of a non-trivial CNN; translations always can.", theorem_multi_layer),
     Claim("M-R", FINNVEDEN, "MNIST-R test errors: CNN 1.71, STN-C0 1.08, STN-C1 1.32, STN-DL1 1.05, STN-SL1 0.98 %.",
           _mnist_numbers("R")),
     Claim("M-S", FINNVEDEN, "MNIST-S test errors: CNN 1.38, STN-C0 0.85, STN-C1 0.96, STN-DL1 0.77, STN-SL1 0.82 %.",
@@ -393,9 +273,9 @@ CLAIMS: tuple[Claim, ...] = (
           "(SL8 3.26 %), not when transforming feature maps (C8 4.00 %).", _not_here(NO_SVHN)),
     Claim("S-iter", FINNVEDEN, "SVHN: iterative STN-SL0123 (3.49 %) beats STN-C0123 (3.61 %).", _not_here(NO_SVHN)),
     Claim("P-error", FINNVEDEN, "Plankton: an ST on depth-2 feature maps errs more (22.3 %) than a similar network "
-          "that transforms the input (21.5 %).", _plankton_error),
+          "that transforms the input (21.5 %).", plankton_error),
     Claim("P-comp", FINNVEDEN, "Plankton: the depth-2 feature-map ST rotates as if compensating; at depth 7 it stops "
-          "compensating.", _plankton_compensation),
+          "compensating.", plankton_compensation),
 )
 
 
