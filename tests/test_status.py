@@ -77,3 +77,20 @@ def test_a_run_trained_elsewhere_shows_its_committed_result(tmp_path, capsys):
                  "--runs", str(tmp_path / "other"), "--results", str(results)]) == 0
     out = capsys.readouterr().out
     assert "committed" in out and "1.04" in out and "(val)" not in out
+
+
+def test_before_the_first_validation_the_checkpoint_gives_the_step(tmp_path):
+    """No metrics record yet: the step comes from last.pt (total and time left unknown); a bad file reads 0."""
+    from stnlab.train.checkpoint import save_checkpoint
+    early = _folder(tmp_path, "STN-SL1")
+    (early / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
+    save_checkpoint(early / "last.pt", {"step": 40, "wall_time": 12.5})
+    corrupt = _folder(tmp_path, "STN-DL1")
+    (corrupt / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
+    (corrupt / "last.pt").write_bytes(b"half a zip")
+    rows = {r.cell: r for r in run_status(get_table("mnist-rst"), tmp_path, cells=["R"], seeds=1)}
+    sl1, dl1 = rows["mnist-rot/STN-SL1"], rows["mnist-rot/STN-DL1"]
+    assert (sl1.state, sl1.step, sl1.total, sl1.eta_s) == ("in progress", 40, None, None)
+    assert (dl1.state, dl1.step) == ("in progress", 0)
+    text = format_status([sl1, dl1]).splitlines()
+    assert "40/?" in text[1] and "/?" not in text[2]

@@ -4,7 +4,8 @@
 the first ST's compensation slope at the last validation (-1 = full compensation, 0 = none; one per varied
 parameter, from the ST statistics of :mod:`stnlab.train.diagnostics`), for finished runs too. Progress
 comes from each run folder's ``config.json`` and ``metrics.jsonl`` (one record per validation, so it lags
-the last checkpoint by at most ``val_every`` steps); the time left assumes the rest of the run goes at the
+the last checkpoint by at most ``val_every`` steps; before the first record, from ``last.pt``'s step, with
+the total and time left unknown); the time left assumes the rest of the run goes at the
 pace between the last two records (their ``wall_time``: training and validation), or, with one record, at
 its training rate (``img_per_s``; validation not counted); evaluation on the test split is never counted.
 A run with no folder under ``runs`` whose result is committed under ``results/runs`` (trained on another
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stnlab.errors import StnlabError
 from stnlab.experiments.reproduce import budget_key, read_result, run_dir, select_cells
 from stnlab.experiments.results import result_dir
 from stnlab.experiments.tables import PaperTable
+from stnlab.train.checkpoint import load_checkpoint
 from stnlab.train.history import history_rows
 
 
@@ -34,7 +37,7 @@ class RunStatus:
     seed: int
     state: str  # "finished", "in progress", "committed" (only under results/runs) or "not started"
     error: float | None = None  # test error (%), when finished or committed
-    step: int = 0  # of the last validation record
+    step: int = 0  # of the last validation record (before the first one: of the last checkpoint)
     total: int | None = None  # the run's steps (None: not known before its first record)
     val_error: float | None = None  # (%) at ``step``
     eta_s: float | None = None  # seconds of training left at the last rate
@@ -80,6 +83,14 @@ def _st_slope(record: dict[str, Any] | None) -> str | None:
     return ", ".join(fits) or None
 
 
+def _checkpoint_step(path: Path) -> int:
+    """The training step a checkpoint was saved at (0 if it cannot be read, e.g. while being replaced)."""
+    try:
+        return int(load_checkpoint(path)["step"])
+    except (StnlabError, KeyError):
+        return 0
+
+
 def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
     """The status of a run folder without a test result."""
     ckpt = folder / "last.pt"
@@ -88,8 +99,8 @@ def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
     age = max(0.0, time.time() - ckpt.stat().st_mtime)
     recs, cfg = _last_records(folder), json.loads((folder / "config.json").read_text())
     rec = recs[-1] if recs else None
-    if not rec or not rec.get("epoch"):
-        return RunStatus(cell, seed, "in progress", age_s=age)
+    if not rec or not rec.get("epoch"):  # before the first validation: the checkpoint's step, total unknown
+        return RunStatus(cell, seed, "in progress", step=_checkpoint_step(ckpt), age_s=age)
     step = int(rec["step"])
     per_epoch = round(step / rec["epoch"])  # training steps per epoch
     total = cfg["steps"] if cfg.get("steps") is not None else cfg["epochs"] * per_epoch
@@ -139,7 +150,7 @@ def format_status(rows: Iterable[RunStatus]) -> str:
     lines = [f"{'cell':36s} {'seed':>4s}  {'state':11s} {'progress':>13s} {'error %':>12s} {'time left':>9s} "
              f"{'last ckpt':>9s}  ST slope"]
     for r in rows:
-        progress = "-" if r.total is None else f"{r.step}/{r.total}"
+        progress = f"{r.step}/{r.total}" if r.total is not None else f"{r.step}/?" if r.step else "-"
         err = r.val_error if r.state == "in progress" else r.error
         err_s = "-" if err is None else f"{err:.2f}" + (" (val)" if r.state == "in progress" else "")
         age = "-" if r.age_s is None else f"{_minutes(r.age_s)} ago"
