@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stnlab.experiments.results import aggregate, best_entry, entry_at
-from stnlab.experiments.tables import BUDGET_ORDER, get_table
+from stnlab.experiments.results import aggregate, best_entry, budgets_by_rank, entry_at
+from stnlab.experiments.tables import get_table
 
 PLANKTON = "no committed plankton results yet (`stnlab reproduce plankton --budget cpu`)"
 
@@ -89,7 +89,7 @@ def plankton_error(results: Path) -> Evidence:
     """P-error: STN-C2 errs more than the input STs of its budget, weighed against the test set's noise."""
     entries = aggregate(get_table("plankton"), results)
     got = {row: best_entry(entries, row, "error") for row in ("STN-C2", "STN-SL2", "STN-DL2", "CNN")}
-    for budget in sorted({e["budget"] for e in entries}, key=lambda b: BUDGET_ORDER.get(b, 9)):
+    for budget in budgets_by_rank(entries):
         # STN-C2 against the input STs of the same budget: a comparison across budgets measures the budget
         at = {r: entry_at(entries, r, "error", budget) for r in ("STN-C2", "STN-SL2", "STN-DL2")}
         if at["STN-C2"] is not None and (at["STN-SL2"] or at["STN-DL2"]):

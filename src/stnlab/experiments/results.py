@@ -106,12 +106,16 @@ def common_entries(entries: list[dict[str, Any]], rows: tuple[str, ...], column:
     A comparison between networks is only fair at one budget: a 50-epoch network against a 10-epoch one
     measures the budget, not the architecture.
     """
-    budgets = sorted({e["budget"] for e in entries}, key=lambda b: BUDGET_ORDER.get(b, 9))
-    for budget in budgets:
+    for budget in budgets_by_rank(entries):
         got = {r: entry_at(entries, r, column, budget) for r in rows}
         if all(e is not None for e in got.values()):
             return got  # type: ignore[return-value]
     return None
+
+
+def budgets_by_rank(entries: list[dict[str, Any]]) -> list[str]:
+    """The budgets of ``entries``, highest first (paper, cpu, smoke, then any other)."""
+    return sorted({e["budget"] for e in entries}, key=lambda b: BUDGET_ORDER.get(b, 9))
 
 
 def entry_at(entries: list[dict[str, Any]], row: str, column: str, budget: str) -> dict[str, Any] | None:
