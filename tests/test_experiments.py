@@ -158,11 +158,16 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     assert len(data["cells"]) == 15 and all(c["budget"] == "smoke" and len(c["errors"]) == 1 for c in data["cells"])
     assert not list((tmp_path / "results").rglob("*.pt"))  # never a checkpoint in the results
     assert "smoke" in capsys.readouterr().out
+    for ev in (tmp_path / "results" / "runs").rglob("eval.json"):  # committed files name runs by their place
+        label = ev.parent.relative_to(tmp_path / "results" / "runs").as_posix()  # under any runs root, not here
+        assert json.loads(ev.read_text())["run"] == label and (tmp_path / "runs" / label / "best.pt").is_file()
     # the qualitative result's report runs on those (barely trained) models
     assert main(["canonical", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
                  "--budget", "smoke", "--images", "6"]) == 0
     comp = json.loads((tmp_path / "results" / "mnist-compensation.json").read_text())
     assert [r["model"] for r in comp["models"]] == ["STN-SL1", "STN-C0", "STN-C1"]
+    assert [r["run"] for r in comp["models"]] == [f"mnist-rst/smoke/mnist-rot/{m}/seed0" for m in
+                                                  ("STN-SL1", "STN-C0", "STN-C1")]
     assert all(-5 < r["slope"] < 5 and len(r["applied"]) == 7 for r in comp["models"])
     for r in comp["models"]:  # the breakdowns: per applied value (canonical = applied + predicted), per class
         assert r["canonical_mean"] == pytest.approx([a + p for a, p in zip(r["applied"], r["predicted_mean"])],

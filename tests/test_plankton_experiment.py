@@ -51,6 +51,8 @@ def test_reproduce_plankton_smoke_and_its_compensation_report(tiny_root, tmp_pat
     assert "STN-C7: slope" in capsys.readouterr().out
     comp = json.loads((tmp_path / "results" / "plankton.json").read_text())["compensation"]
     assert [r["model"] for r in comp["models"]] == ["STN-C2", "STN-C7", "STN-SL2", "STN-DL2"]
+    assert [r["run"] for r in comp["models"]] == [f"plankton/smoke/plankton/{m}/seed0" for m in
+                                                  ("STN-C2", "STN-C7", "STN-SL2", "STN-DL2")]
     assert comp["angles"][0] == -180 and comp["angles"][-1] == 180 and comp["images"] == 3
     assert all(-1 <= r["circ_corr"] <= 1 and len(r["predicted_mean"]) == 13 for r in comp["models"])
     assert (tmp_path / "results" / "figures" / "plankton-compensation.png").stat().st_size > 20_000

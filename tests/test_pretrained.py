@@ -1,6 +1,7 @@
 """Pretrained weights: exported from a run, shipped with the package, loaded offline, reproducing their error."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,6 +34,7 @@ def test_export_then_load_gives_the_same_weights_and_subset_error(data_root, tmp
     weights = tmp_path / "weights"
     assert main(["export-weights", str(run), "--weights-dir", str(weights)]) == 0
     entry = json.loads((weights / "index.json").read_text())["mnist-rot/STN-SL1"]
+    assert entry["run"] == str(run)  # no cell.json: not a `reproduce` run, named by its folder
     assert (weights / entry["file"]).stat().st_size < 2_000_000
     saved = torch.load(weights / entry["file"], weights_only=True)
     fresh = create_model("STN-SL1", "mnist-rot").state_dict()
@@ -62,3 +64,13 @@ def test_shipped_weights_reproduce_their_committed_subset_error(data_root, key):
     model = create_model(name, dataset, pretrained=True)  # offline, from the installed package
     got = _subset_error(model, entry["config"], entry["subset"]["samples"])
     assert abs(got - entry["subset_error"]) < 2e-3, (got, entry["subset_error"])
+
+
+def test_shipped_weights_name_their_committed_run():
+    """Each shipped entry's ``run`` is its place under ``results/runs/`` (no machine's path): its committed test
+    error is the entry's."""
+    results = Path(__file__).resolve().parents[1] / "results" / "runs"
+    for key, entry in pretrained.weights_index().items():
+        ev = results / entry["run"] / "eval.json"
+        assert ev.is_file(), (key, entry["run"])
+        assert json.loads(ev.read_text())["error"] == entry["test_error"], key

@@ -37,6 +37,7 @@ from stnlab.analysis.compensation import CompensationResult, aligned_views, comp
 from stnlab.data import CANVAS, make_source  # noqa: E402
 from stnlab.errors import StnlabError  # noqa: E402
 from stnlab.experiments.reproduce import run_dir  # noqa: E402
+from stnlab.experiments.results import run_label  # noqa: E402
 from stnlab.experiments.tables import get_table  # noqa: E402
 from stnlab.io import atomic_write, read_json, write_json  # noqa: E402
 from stnlab.train import load_run  # noqa: E402
@@ -141,9 +142,9 @@ def _trained(table: Any, runs: str | Path, column: str, budget: str, seed: int,
     return found
 
 
-def _row(name: str, folder: Path, budget: str, seed: int, c: CompensationResult, col: Column) -> dict[str, Any]:
-    """One model's report row, in the column's units."""
-    return {"model": name, "run": str(folder), "budget": budget, "seed": seed, "slope": c.slope, "r2": c.r2,
+def _row(name: str, run: str, budget: str, seed: int, c: CompensationResult, col: Column) -> dict[str, Any]:
+    """One model's report row, in the column's units; ``run`` names its run folder (:func:`run_label`)."""
+    return {"model": name, "run": run, "budget": budget, "seed": seed, "slope": c.slope, "r2": c.r2,
             "class_std": c.class_std * col.per_unit, "baseline_std": c.baseline_std * col.per_unit,
             "applied": (c.applied * col.per_unit).tolist(),
             "predicted_mean": (c.predicted.mean(1) * col.per_unit).tolist(),
@@ -175,14 +176,15 @@ def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget
 
 
 def _view_model(wanted: str, measured: Mapping[str, tuple[Path, torch.nn.Module]],
-                kept: Sequence[dict[str, Any]]) -> tuple[str, torch.nn.Module]:
-    """The model whose outputs the figure shows: ``wanted`` if measured now, else its kept row's run (while its
-    checkpoint exists), else the first model measured now."""
+                kept: Sequence[dict[str, Any]], runs: str | Path) -> tuple[str, torch.nn.Module]:
+    """The model whose outputs the figure shows: ``wanted`` if measured now, else its kept row's run under
+    ``runs`` (while its checkpoint exists), else the first model measured now."""
     if wanted in measured:
         return wanted, measured[wanted][1]
     row = next((r for r in kept if r["model"] == wanted), None)
-    if row is not None and (Path(row["run"]) / "best.pt").is_file():
-        return wanted, load_run(Path(row["run"]))[0]
+    folder = Path(runs) / row["run"] if row is not None else None  # an absolute (older) label stays absolute
+    if folder is not None and (folder / "best.pt").is_file():
+        return wanted, load_run(folder)[0]
     name = next(iter(measured))
     return name, measured[name][1]
 
@@ -219,13 +221,13 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     new: dict[int, dict[str, dict[str, Any]]] = {}
     for seed, found in trained.items():
         for name, (folder, model) in found.items():
-            new.setdefault(seed, {})[name] = _row(name, folder, budget, seed,
+            new.setdefault(seed, {})[name] = _row(name, run_label(folder, runs), budget, seed,
                                                   compensation(model, x, y, kind=col.kind, values=col.values), col)
     rows = sorted([*new[seeds[0]].values(), *kept], key=lambda r: MODELS.index(r["model"]))
     per_seed = [{k: r[k] for k in ("model", "seed", "slope", "r2", "class_std")}
                 for found in new.values() for r in found.values()] + kept_per_seed
     per_seed.sort(key=lambda r: (_seed_order(r["seed"], seeds), MODELS.index(r["model"])))
-    view_model, viewed = _view_model(col.view_model, trained[seeds[0]], kept)
+    view_model, viewed = _view_model(col.view_model, trained[seeds[0]], kept, runs)
     data = {"table": "mnist-rst", "column": column, "kind": col.kind, "unit": col.unit, "images": images,
             "models": rows, "per_seed": per_seed, "view_model": view_model,
             "note": f"slope of the applied {col.what} on the input's {col.what} within each image (-1: full "

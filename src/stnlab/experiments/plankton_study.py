@@ -26,7 +26,7 @@ from stnlab.analysis.compensation import CompensationResult, compensation  # noq
 from stnlab.data import make_source  # noqa: E402
 from stnlab.errors import StnlabError  # noqa: E402
 from stnlab.experiments.reproduce import run_dir  # noqa: E402
-from stnlab.experiments.results import write_table_results  # noqa: E402
+from stnlab.experiments.results import run_label, write_table_results  # noqa: E402
 from stnlab.experiments.tables import get_table  # noqa: E402
 from stnlab.io import atomic_write, write_json  # noqa: E402
 from stnlab.train import load_run  # noqa: E402
@@ -90,7 +90,7 @@ def plankton_report(runs: str | Path, results: str | Path, *, budget: str = "cpu
     found = _trained(runs, budget, seed)
     x, y = plankton_test_images(images, seed, root, cache_dir)
     comp = {name: compensation(model, x, y, kind="rotation", values=ANGLES) for name, (_, model) in found.items()}
-    rows = [{"model": name, "acts_on": WHAT[name], "run": str(folder), "budget": budget, "seed": seed,
+    rows = [{"model": name, "acts_on": WHAT[name], "run": run_label(folder, runs), "budget": budget, "seed": seed,
              "slope": comp[name].slope, "r2": comp[name].r2, "circ_corr": comp[name].circ_corr,
              "class_std": comp[name].class_std, "baseline_std": comp[name].baseline_std,
              "applied": comp[name].applied.tolist(), "predicted_mean": comp[name].predicted.mean(1).tolist(),

@@ -181,7 +181,7 @@ def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", see
     def land(cell: Cell, seed: int, folder: Path, result: dict[str, Any] | None) -> None:
         out[cell.key][seed] = result
         if result is not None and results is not None:
-            export_run(folder, result_dir(results, table, key, cell.key, seed))
+            export_run(folder, result_dir(results, table, key, cell.key, seed), runs)
             write_table_results(table, results)
 
     for cell in select_cells(table, cells):

@@ -31,12 +31,28 @@ def result_dir(results: str | Path, table: PaperTable, budget_key: str, cell_key
     return Path(results) / "runs" / table.name / budget_key / cell_key / f"seed{seed}"
 
 
-def export_run(run_folder: Path, target: Path) -> None:
-    """Copy the small files of a finished run (never checkpoints) into ``target``."""
+def run_label(folder: str | Path, runs: str | Path | None) -> str:
+    """How a committed file names a run folder: relative to the runs root ``runs`` when inside it
+    (``mnist-rst/paper/mnist-rot/STN-SL1/seed0``: the same on every machine), else as given."""
+    folder = Path(folder)
+    if runs is not None:
+        try:
+            return folder.resolve().relative_to(Path(runs).resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(folder)
+
+
+def export_run(run_folder: Path, target: Path, runs: str | Path | None = None) -> None:
+    """Copy the small files of a finished run (never checkpoints) into ``target``; the copied ``eval.json``
+    names its run relative to the runs root ``runs`` (:func:`run_label`), not by this machine's path."""
     target.mkdir(parents=True, exist_ok=True)
     for name in SMALL_FILES:
         if (run_folder / name).is_file():
             shutil.copyfile(run_folder / name, target / name)
+    ev_path = target / "eval.json"
+    if ev_path.is_file() and "run" in (ev := _read_json(ev_path)):
+        write_json(ev_path, {**ev, "run": run_label(ev["run"], runs)})
 
 
 def _read_json(path: Path) -> Any:

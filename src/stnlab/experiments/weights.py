@@ -41,6 +41,15 @@ def detached_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+def _run_name(run_dir: Path, meta: dict[str, Any]) -> str:
+    """The run as ``<table>/<budget>/<cell>/seed<k>`` (its folder under any runs root, and under
+    ``results/runs/``) when ``cell.json`` says so, else its folder as given."""
+    keys = ("table", "budget", "cell", "seed")
+    if all(k in meta for k in keys):
+        return f"{meta['table']}/{meta['budget']}/{meta['cell']}/seed{meta['seed']}"
+    return str(run_dir)
+
+
 def export_weights(run_dir: str | Path, weights_dir: str | Path | None = None, samples: int = SUBSET,
                    root: str | Path | None = None) -> dict[str, Any]:
     """Copy the best checkpoint's weights of ``run_dir`` into ``weights_dir``; return the index entry."""
@@ -56,7 +65,7 @@ def export_weights(run_dir: str | Path, weights_dir: str | Path | None = None, s
     target.parent.mkdir(parents=True, exist_ok=True)
     state = detached_state(model)
     atomic_write(target, lambda tmp: torch.save(state, tmp))
-    entry = {"file": f"{cfg.dataset}/{cfg.model}.pt", "sha256": sha256(target), "run": str(run_dir),
+    entry = {"file": f"{cfg.dataset}/{cfg.model}.pt", "sha256": sha256(target), "run": _run_name(run_dir, meta),
              "budget": meta.get("budget", "unknown"), "commit": meta.get("commit", "unknown"),
              "config": cfg.to_dict(), "test_error": ev["error"], "test_passes": ev.get("passes", 1),
              "subset": {"split": "test", "samples": samples, "passes": 1},
