@@ -48,11 +48,12 @@ def export_run(run_folder: Path, target: Path, runs: str | Path | None = None) -
     names its run relative to the runs root ``runs`` (:func:`run_label`), not by this machine's path."""
     target.mkdir(parents=True, exist_ok=True)
     for name in SMALL_FILES:
-        if (run_folder / name).is_file():
+        if not (run_folder / name).is_file():
+            continue
+        if name == "eval.json" and "run" in (ev := _read_json(run_folder / name)):
+            write_json(target / name, {**ev, "run": run_label(ev["run"], runs)})
+        else:
             shutil.copyfile(run_folder / name, target / name)
-    ev_path = target / "eval.json"
-    if ev_path.is_file() and "run" in (ev := _read_json(ev_path)):
-        write_json(ev_path, {**ev, "run": run_label(ev["run"], runs)})
 
 
 def _read_json(path: Path) -> Any:
