@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
-from stnlab.experiments.results import export_run, result_dir, write_table_results
+from stnlab.experiments.results import export_run, result_dir, run_relpath, write_table_results
 from stnlab.experiments.tables import Cell, PaperTable
 from stnlab.io import write_json
 from stnlab.train import RunConfig, build_config, evaluate_run, read_config_file, train
@@ -31,7 +31,7 @@ def budget_key(budget: str, sets: Mapping[str, Any] = ()) -> str:
 
 def run_dir(table: PaperTable, cell: Cell, runs: str | Path, budget: str = "paper", seed: int = 0) -> Path:
     """The run folder of one seed of ``cell``: ``<runs>/<table>/<budget>/<dataset>/<model>/seed<k>``."""
-    return Path(runs) / table.name / budget / cell.key / f"seed{seed}"
+    return Path(runs) / run_relpath(table.name, budget, cell.key, seed)
 
 
 def _cell_names(cell: Cell) -> set[str]:

@@ -26,9 +26,15 @@ from stnlab.io import write_json, write_text
 SMALL_FILES = ("config.json", "metrics.jsonl", "eval.json", "cell.json")
 
 
+def run_relpath(table: str, budget_key: str, cell_key: str, seed: int) -> str:
+    """``<table>/<budget>/<cell key>/seed<k>``: a run's folder under any runs root, under ``results/runs/``,
+    and its name in committed files (:func:`run_label`): the one place this layout is spelled."""
+    return f"{table}/{budget_key}/{cell_key}/seed{seed}"
+
+
 def result_dir(results: str | Path, table: PaperTable, budget_key: str, cell_key: str, seed: int) -> Path:
     """``<results>/runs/<table>/<budget>/<cell key>/seed<k>``."""
-    return Path(results) / "runs" / table.name / budget_key / cell_key / f"seed{seed}"
+    return Path(results) / "runs" / run_relpath(table.name, budget_key, cell_key, seed)
 
 
 def run_label(folder: str | Path, runs: str | Path | None) -> str:

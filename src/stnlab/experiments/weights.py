@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from stnlab.errors import StnlabError
+from stnlab.experiments.results import run_relpath
 from stnlab.io import atomic_write, write_json
 from stnlab.models.pretrained import WEIGHTS_DIR, sha256, weights_index
 from stnlab.train import evaluate_run, load_run
@@ -46,7 +47,7 @@ def _run_name(run_dir: Path, meta: dict[str, Any]) -> str:
     ``results/runs/``) when ``cell.json`` says so, else its folder as given."""
     keys = ("table", "budget", "cell", "seed")
     if all(k in meta for k in keys):
-        return f"{meta['table']}/{meta['budget']}/{meta['cell']}/seed{meta['seed']}"
+        return run_relpath(meta["table"], meta["budget"], meta["cell"], int(meta["seed"]))
     return str(run_dir)
 
 
