@@ -30,6 +30,14 @@ def test_rows_are_the_validation_records_with_each_sts_numbers():
     assert md[1].count("---") == md[0].count("|") - 1 and md[3].startswith("| 2.00 | 20 |")
 
 
+def test_a_feature_map_st_adds_its_input_shift_slopes():
+    st = dict(_st(-1.16), compensation={"tx": {"slope": -1.16, "r2": 0.99}},
+              compensation_input={"tx": {"slope": -1.01, "r2": 0.99}})
+    row = history_rows([{"step": 1, "epoch": 1.0, "train_error": 0.1, "val_error": 0.1, "st": [st]}])[0]
+    assert row["st0 tx slope"] == -1.16 and row["st0 tx input slope"] == -1.01
+    assert format_history([row]).splitlines()[1].split()[-1] == "-1.01"
+
+
 def test_a_cnn_has_error_columns_only():
     rows = history_rows([{"step": 1, "epoch": 1.0, "train_error": 0.5, "val_error": 0.4}])
     assert list(rows[0]) == ["epoch", "step", "train_error", "val_error"]

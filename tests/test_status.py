@@ -94,3 +94,19 @@ def test_before_the_first_validation_the_checkpoint_gives_the_step(tmp_path):
     assert (dl1.state, dl1.step) == ("in progress", 0)
     text = format_status([sl1, dl1]).splitlines()
     assert "40/?" in text[1] and "/?" not in text[2]
+
+
+def test_a_feature_map_st_shows_its_shifts_in_input_coordinates(tmp_path):
+    """STN-C1's ST acts on layer-1 maps: exact centring is -1.15 there, -1 in input coordinates (shown)."""
+    table = get_table("mnist-rst")
+    cell = table.cell("STN-C1", "T")
+    folder = run_dir(table, cell, tmp_path, "paper", 0)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
+    (folder / "last.pt").write_bytes(b"")
+    fit = {"tx": {"slope": -1.16, "r2": 0.99}, "ty": {"slope": -1.15, "r2": 0.99}}
+    st = {"index": 0, "det": {"mean": 0.7}, "outside": {"mean": 0.2}, "angle_deg": {"std": 0.7}, "compensation": fit,
+          "compensation_input": {"tx": {"slope": -1.01, "r2": 0.99}, "ty": {"slope": -0.99, "r2": 0.99}}}
+    (folder / "metrics.jsonl").write_text(json.dumps({"epoch": 1.0, "step": 195, "val_error": 0.1, "st": [st]}) + "\n")
+    c1 = {r.cell: r for r in run_status(table, tmp_path, cells=["T"], seeds=1)}[cell.key]
+    assert c1.st_slope == "tx -1.01, ty -0.99"

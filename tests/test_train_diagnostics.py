@@ -11,8 +11,9 @@ from PIL import Image
 import stnlab.train.loop as loop
 import stnlab.train.metrics as metrics
 from stnlab.geometry import rotation_matrix, scale_matrix, translation_matrix, warp
+from stnlab.nn.layers import LayerGeometry
 from stnlab.train import build_config, build_model, read_metrics, train
-from stnlab.train.diagnostics import STCollector, st_places, st_warnings
+from stnlab.train.diagnostics import STCollector, describe, st_geometries, st_places, st_warnings
 from stnlab.train.distributed import Dist
 
 DATA = os.environ.get("STNLAB_DATA")
@@ -60,6 +61,37 @@ def test_an_st_that_undoes_the_data_transform_has_slope_minus_one(kind):
     assert half.summary(Dist())[0]["compensation"][key]["slope"] == pytest.approx(-0.5, abs=1e-4)
     idle = none.summary(Dist())[0]
     assert idle["compensation"][key] == {"slope": 0.0, "r2": 0.0} and idle["identity"] and not idle["collapsing"]
+
+
+def test_an_st_on_feature_maps_that_centres_the_input_has_input_shift_slope_minus_one():
+    """A layer-1 map of a 60 px canvas (26 px, stride 2: ``L = [[a, 0, 0], [0, a, 0]]``, a = 52/60) sees an
+    input shift ``t`` as ``t / a``: the ST that exactly undoes it has slope -1/a in its own units, -1 in the
+    input's (``compensation_input``)."""
+    n, a = 64, 52 / 60
+    v = torch.linspace(-1, 1, n)
+    applied = translation_matrix(-0.3 * v, 0.2 * v.flip(0))
+    undo_in = torch.linalg.inv(applied)
+    to_input = torch.tensor([[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, 1.0]])
+    undo_layer = torch.linalg.inv(to_input) @ undo_in @ to_input  # the same warp in layer-1 coordinates
+    c = STCollector(["feature maps at depth 1"], [LayerGeometry(1, 26, 64, 2.0, a, 0.0)])
+    c.add([undo_layer], {"matrix": applied})
+    st = c.summary(Dist())[0]
+    assert st["layer_to_input"] == {"a": pytest.approx(a, rel=1e-5), "b": 0.0}
+    assert all(st["compensation"][q]["slope"] == pytest.approx(-1 / a, rel=1e-4) for q in ("tx", "ty"))
+    assert list(st["compensation_input"]) == ["tx", "ty"]
+    assert all(st["compensation_input"][q]["slope"] == pytest.approx(-1, abs=1e-3) for q in ("tx", "ty"))
+    assert "in input coordinates tx -1.000, ty -1.000" in describe(st)
+    plain = STCollector(["input image"])
+    plain.add([undo_in], {"matrix": applied})
+    assert "compensation_input" not in plain.summary(Dist())[0]
+
+
+@pytest.mark.parametrize("name,dataset,size,a", [("STN-C1", "mnist-trans", 60, 52 / 60),
+                                                 ("STN-C1", "mnist-rot", 28, 20 / 28)])
+def test_st_geometries_place_each_feature_map_st_on_its_layer(name, dataset, size, a):
+    geos = st_geometries(build_model(build_config({"model": name, "dataset": dataset})), (1, size, size))
+    assert [g.depth for g in geos] == [1] and geos[0].a == pytest.approx(a) and geos[0].b == pytest.approx(0)
+    assert st_geometries(build_model(build_config({"model": "STN-SL1", "dataset": dataset})), (1, size, size)) == [None]
 
 
 def test_statistics_of_known_transforms():

@@ -37,8 +37,8 @@ from stnlab.analysis.filters import (
     two_channel_example,
     w_filter,
 )
-from stnlab.analysis.layers import LayerGeometry, feature_maps, layer_geometries, stages_of
 from stnlab.analysis.transforms import InputTransform, parse_transform, parse_transforms
+from stnlab.nn.layers import LayerGeometry, feature_maps, layer_geometries, stages_of
 
 __all__ = [
     "FILTER_KINDS",

@@ -7,7 +7,7 @@ spatial transform ``T_g`` (a warp of the feature maps) minimising the relative e
 
 over a centred disk, and reports three numbers per (depth, transform, image): ``none`` (``T_g`` = identity),
 ``inverse`` (the analytic inverse ``L_k^-1 A_h^-1 L_k``, i.e. ``T_h^-1`` at layer-k resolution, see
-:mod:`stnlab.analysis.layers`) and ``optimum`` (the best ``T_g`` found, never worse than either start).
+:mod:`stnlab.nn.layers`) and ``optimum`` (the best ``T_g`` found, never worse than either start).
 
 Why a centred disk: near the border the two maps do not carry the same information — content moves out
 of (or, zero-padded, into) the frame, the corners of a square leave it under rotation, and unpadded
@@ -35,10 +35,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from stnlab.analysis.layers import LayerGeometry, feature_maps, layer_geometries, stages_of
 from stnlab.analysis.transforms import InputTransform, parse_transforms, stack_matrices
 from stnlab.errors import StnlabError
 from stnlab.geometry import FAMILIES, family_matrix, family_size, identity, invert, warp
+from stnlab.nn.layers import LayerGeometry, feature_maps, layer_geometries, stages_of
 
 CHUNK_ELEMENTS = 1 << 22  # pairs x channels x starts x points per optimisation chunk
 MIN_POINTS = 9  # fewer comparison points per transform than this make a residual meaningless

@@ -23,7 +23,7 @@ which centres every digit reads slope -1 whatever its zoom; see
 :meth:`stnlab.analysis.transforms.InputTransform.content_value`) — so ``applied`` is the value given
 (``log`` of it for scalings) and a compensating ST predicts its negative. An ST that acts on layer-X
 feature maps predicts a matrix in layer-X coordinates; it is mapped to input coordinates with
-``L_X M L_X^-1`` (see :mod:`stnlab.analysis.layers`).
+``L_X M L_X^-1`` (see :mod:`stnlab.nn.layers`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from stnlab.analysis.layers import layer_geometries, stages_of
 from stnlab.analysis.transforms import InputTransform
 from stnlab.errors import StnlabError
 from stnlab.geometry import warp
 from stnlab.modes import eval_mode
+from stnlab.nn.layers import layer_geometries, stages_of
 
 DEFAULT_VALUES = {
     "rotation": [float(v) for v in range(-90, 91, 15)],

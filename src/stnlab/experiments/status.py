@@ -2,7 +2,8 @@
 
 ``stnlab reproduce TABLE --status`` prints it; nothing is trained or written. The ``ST slope`` column is
 the first ST's compensation slope at the last validation (-1 = full compensation, 0 = none; one per varied
-parameter, from the ST statistics of :mod:`stnlab.train.diagnostics`), for finished runs too. Progress
+parameter, from the ST statistics of :mod:`stnlab.train.diagnostics`; the shifts of an ST on feature maps in
+input coordinates), for finished runs too. Progress
 comes from each run folder's ``config.json`` and ``metrics.jsonl`` (one record per validation, so it lags
 the last checkpoint by at most ``val_every`` steps; before the first record, from ``last.pt``'s step, with
 the total and time left unknown); the time left assumes the rest of the run goes at the
@@ -76,11 +77,14 @@ def _seconds_per_step(recs: list[dict[str, Any]], batch_size: int) -> float | No
 
 
 def _st_slope(record: dict[str, Any] | None) -> str | None:
-    """``"QUANTITY SLOPE"`` for each fitted parameter of the record's first ST (None: no ST or no fit)."""
+    """``"QUANTITY SLOPE"`` for each fitted parameter of the record's first ST (None: no ST or no fit); an ST
+    on feature maps shows its shifts in input coordinates (``input slope``), where -1 is exact centring."""
     rows = history_rows([record]) if record else []
-    fits = [f"{k.split()[1]} {v:+.2f}" for k, v in (rows[0] if rows else {}).items()
-            if k.startswith("st0 ") and k.endswith(" slope")]
-    return ", ".join(fits) or None
+    fits: dict[str, float] = {}
+    for k, v in (rows[0] if rows else {}).items():
+        if k.startswith("st0 ") and k.endswith(" slope") and (k.endswith(" input slope") or k.split()[1] not in fits):
+            fits[k.split()[1]] = v
+    return ", ".join(f"{q} {v:+.2f}" for q, v in fits.items()) or None
 
 
 def _checkpoint_step(path: Path) -> int:

@@ -13,7 +13,13 @@ coordinates, :mod:`stnlab.geometry`) is factored by :func:`stnlab.geometry.decom
   i.e. samples zero padding (a zoomed-out ST has a large share).
 
 An ST on feature maps at depth X > 0 predicts its matrix in that layer's normalised coordinates, so
-its angles/scales are in feature-map coordinates (``acts_on`` says where each ST acts).
+its statistics are in feature-map coordinates (``acts_on`` says where each ST acts). Angles and scales are
+the same in input coordinates; translations are not: a layer-X map covers a cropped, strided grid of the
+input (:mod:`stnlab.nn.layers`), and a shift of ``t`` in its normalised units is ``a t`` in the input's.
+Such an ST's record therefore also holds ``layer_to_input`` (``a`` and ``b`` of ``L_X``) and, where the
+data shifts, ``compensation_input``: the tx/ty fits of its matrix taken to input coordinates
+(``L_X M L_X^-1``, as :func:`stnlab.analysis.compensation` measures), comparable with an input ST's
+(exact centring on a 60 px MNIST-T canvas is -1 there, -1.15 in layer-1 units).
 
 **Compensation** (protocols whose data source returns the applied transform: mnist-rot, mnist-scale,
 mnist-trans): the least-squares slope and R^2 of the predicted parameter against the applied one, where
@@ -31,12 +37,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from stnlab.errors import StnlabError
 from stnlab.geometry import decompose
 from stnlab.geometry.warp import sampling_grid
+from stnlab.nn.layers import LayerGeometry, layer_geometries, stages_of
 from stnlab.train.distributed import Dist, gather_objects
 
 QUANTITIES = ("angle_deg", "log_scale", "log_scale_x", "log_scale_y", "shear", "tx", "ty", "det", "outside")
 COMPENSATED = ("angle_deg", "log_scale", "tx", "ty")  # compared with the applied transform
+SHIFTS = ("tx", "ty")  # the compensated parameters that change between layer and input coordinates
 GRID_POINTS = 16
 # "not moving": every one of these mean |value| below its bound (angle in degrees)
 IDENTITY_BOUNDS = {"angle_deg": 1.0, "log_scale_x": 0.01, "log_scale_y": 0.01, "shear": 0.01, "tx": 0.01, "ty": 0.01}
@@ -52,6 +61,21 @@ def st_places(model: nn.Module) -> list[str]:
     for depth in getattr(model, "feature_sts", {}):
         places.append("input image" if int(depth) == 0 else f"feature maps at depth {depth}")
     return places
+
+
+def st_geometries(model: nn.Module, image_shape: tuple[int, int, int]) -> list[LayerGeometry | None]:
+    """Per ST (order of :func:`st_places`): the geometry of the layer it acts on, for an ST on feature maps;
+    None for an ST on the input image, or where the backbone's stages or its maps cannot be read (a custom
+    backbone without ``stages``, non-square images)."""
+    depths = [0] if getattr(model, "input_st", None) is not None else []
+    depths += [int(k) for k in getattr(model, "feature_sts", {})]
+    if not any(depths):
+        return [None] * len(depths)
+    try:
+        geos = layer_geometries(stages_of(model), image_shape)
+    except StnlabError:
+        return [None] * len(depths)
+    return [geos[k] if 0 < k < len(geos) else None for k in depths]
 
 
 def transform_values(matrix: Tensor) -> Tensor:
@@ -73,17 +97,25 @@ def applied_values(matrix: Tensor) -> Tensor:
 
 
 class STCollector:
-    """Collects :func:`transform_values` of every ST (and the applied transforms) over validation batches."""
+    """Collects :func:`transform_values` of every ST (and the applied transforms) over validation batches;
+    for an ST with a layer geometry (:func:`st_geometries`), also the shifts of its matrix in input
+    coordinates."""
 
-    def __init__(self, places: list[str]) -> None:
+    def __init__(self, places: list[str], geometries: list[LayerGeometry | None] | None = None) -> None:
         self.places = places
+        self.geometries = geometries or [None] * len(places)
         self.values: list[list[Tensor]] = [[] for _ in places]
+        self.input_values: list[list[Tensor]] = [[] for _ in places]
         self.applied: list[Tensor] = []
 
     def add(self, mats: list[Tensor], params: dict[str, Tensor] | None) -> None:
         """One validation batch: the ST matrices (model order) and the batch's params (or None)."""
-        for store, m in zip(self.values, mats):
+        for store, in_store, geo, m in zip(self.values, self.input_values, self.geometries, mats):
             store.append(transform_values(m).cpu())
+            if geo is not None:
+                layer_to_input = geo.to_input().to(m.device, torch.float32)  # 1 x 3 x 3
+                m_in = layer_to_input @ m.detach().float() @ torch.linalg.inv(layer_to_input)  # B x 3 x 3
+                in_store.append(transform_values(m_in).cpu())
         if params is not None and "matrix" in params:
             self.applied.append(applied_values(params["matrix"]).cpu())
 
@@ -97,9 +129,16 @@ class STCollector:
                 continue
             entry: dict[str, Any] = {"index": i, "acts_on": place, "samples": int(values.shape[0])}
             entry.update({q: _stats(values[:, k]) for k, q in enumerate(QUANTITIES)})
-            fit = _compensation(values, applied) if applied is not None and len(applied) == len(values) else {}
+            fits = applied is not None and len(applied) == len(values)
+            fit = _compensation(values, applied) if fits else {}
             if fit:  # only where the data varies a parameter (not plankton/SVHN validation, plain MNIST)
                 entry["compensation"] = fit
+            if (geo := self.geometries[i]) is not None:
+                entry["layer_to_input"] = {"a": _round(geo.a), "b": _round(geo.b)}
+                in_values = _gathered(d, self.input_values[i])
+                shifts = {q: f for q, f in _compensation(in_values, applied).items() if q in SHIFTS} if fits else {}
+                if shifts:
+                    entry["compensation_input"] = shifts
             entry["identity"] = all(entry[q]["mean_abs"] < b for q, b in IDENTITY_BOUNDS.items())
             entry["collapsing"] = (entry["log_scale"]["mean_abs"] > COLLAPSE_LOG_SCALE
                                    or entry["outside"]["mean"] > COLLAPSE_OUTSIDE)
@@ -157,6 +196,8 @@ def st_warnings(history: list[dict[str, Any]], record: dict[str, Any], after: in
 def describe(st: dict[str, Any]) -> str:
     """One line on what an ST did at a validation (from a record's ``st`` entry)."""
     fits = ", ".join(f"{q} slope {f['slope']:+.3f} (R^2 {f['r2']:.2f})" for q, f in st.get("compensation", {}).items())
+    shifts = ", ".join(f"{q} {f['slope']:+.3f}" for q, f in st.get("compensation_input", {}).items())
+    fits += f"; in input coordinates {shifts}" if shifts else ""
     angle = st["angle_deg"]
     return (f"ST {st['index']} ({st['acts_on']}): angle {angle['mean']:+.2f} +- {angle['std']:.2f} deg, "
             f"log-scale {st['log_scale']['mean']:+.3f} +- {st['log_scale']['std']:.3f}, "

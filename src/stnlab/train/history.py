@@ -5,7 +5,8 @@ Read from the run's ``metrics.jsonl`` (:mod:`stnlab.train.metrics`; the ST stati
 small files committed under ``results/runs/``. Per ST the row holds the mean determinant of its
 sampling matrix (< 1 zooms in), the share of its sampling grid outside the input, the spread of its
 angle, and — on data with a transform protocol — the compensation slope and R^2 of each varied
-parameter (-1 = full compensation, 0 = none). ``stnlab analyze history RUN`` prints it.
+parameter (-1 = full compensation, 0 = none; for an ST on feature maps, whose shifts are in its layer's
+units, also the shift slopes in input coordinates: ``input slope``). ``stnlab analyze history RUN`` prints it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 def history_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per validation record: ``epoch``, ``step``, ``train_error``, ``val_error`` and, for each
-    ST ``I``, ``stI det``, ``stI outside``, ``stI angle std`` and ``stI QUANTITY slope|R^2``."""
+    ST ``I``, ``stI det``, ``stI outside``, ``stI angle std``, ``stI QUANTITY slope|R^2`` and (an ST on
+    feature maps, on shifted data) ``stI tx|ty input slope``."""
     rows = []
     for rec in records:
         if rec.get("val_error") is None:
@@ -29,6 +31,8 @@ def history_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for quantity, fit in st.get("compensation", {}).items():
                 row[f"{key} {quantity} slope"] = fit["slope"]
                 row[f"{key} {quantity} R^2"] = fit["r2"]
+            for quantity, fit in st.get("compensation_input", {}).items():  # an ST on feature maps
+                row[f"{key} {quantity} input slope"] = fit["slope"]
         rows.append(row)
     return rows
 

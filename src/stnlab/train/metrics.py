@@ -17,7 +17,8 @@ ST_KEYS = ("st", "st_warnings")
 
 def scalars(record: dict[str, Any]) -> dict[str, float]:
     """The TensorBoard scalars of a record: its numbers, and ``stI/QUANTITY_mean|std`` and
-    ``stI/compensation_QUANTITY_slope|r2`` for each ST ``I``."""
+    ``stI/compensation_QUANTITY_slope|r2`` for each ST ``I`` (and ``stI/compensation_input_tx|ty_slope`` for
+    an ST on feature maps)."""
     out = {k: float(v) for k, v in record.items()
            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "epoch")}
     for st in record.get("st", []):
@@ -28,6 +29,8 @@ def scalars(record: dict[str, Any]) -> dict[str, float]:
         for key, fit in st.get("compensation", {}).items():
             out[f"st{st['index']}/compensation_{key}_slope"] = fit["slope"]
             out[f"st{st['index']}/compensation_{key}_r2"] = fit["r2"]
+        for key, fit in st.get("compensation_input", {}).items():  # an ST on feature maps, in input coordinates
+            out[f"st{st['index']}/compensation_input_{key}_slope"] = fit["slope"]
     return out
 
 

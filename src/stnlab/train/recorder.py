@@ -22,7 +22,7 @@ from stnlab.train import checkpoint as ckpt
 from stnlab.train import distributed as D
 from stnlab.train import evaluation as E
 from stnlab.train.config import RunConfig
-from stnlab.train.diagnostics import STCollector, st_places, st_warnings
+from stnlab.train.diagnostics import STCollector, st_geometries, st_places, st_warnings
 from stnlab.train.metrics import MetricsLog
 from stnlab.train.st_grid import st_grid_figure, write_st_grid
 from stnlab.train.step import Divergence, Guard, StepResult, lr_at
@@ -103,7 +103,7 @@ class Recorder:
         """Validate, append a metrics record (with the ST statistics), checkpoint; return the record."""
         j, now = self.job, time.perf_counter()
         self.check(step)  # no validation time spent on a diverged run
-        collector = STCollector(st_places(j.model))
+        collector = STCollector(st_places(j.model), st_geometries(j.model, j.val_src.image_shape))
         val = E.evaluate(j.model, j.val_src, batch_size=j.cfg.eval_batch_size, dist_info=j.d,
                          channels_last=j.cfg.channels_last, max_samples=j.cfg.val_samples,
                          precision=j.cfg.precision, on_batch=collector.add if collector.places else None)
