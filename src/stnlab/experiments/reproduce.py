@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing as mp
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -18,6 +21,7 @@ from stnlab.io import write_json
 from stnlab.train import RunConfig, build_config, evaluate_run, read_config_file, train
 from stnlab.train.distributed import cpu_count
 
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 # config keys that do not change what a run computes (where and how fast it ran): a kept run may differ in them
 HOST_KEYS = frozenset({"threads", "device", "prefetch", "eval_batch_size", "guard_every", "ckpt_every",
                        "st_warn_after", "st_grid_every"})
@@ -114,8 +118,21 @@ def _train_and_eval(folder: Path, cfg: Any, passes: int | None, eval_samples: in
                         cache_dir=cache_dir)
 
 
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to send this process SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), even by
+    SIGKILL, so that no orphaned pool worker keeps training a run folder that a new ``reproduce`` resumes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no libc prctl: the run-folder lock still refuses a second writer
+        pass
+
+
 def _pin_worker(counter: Any, cores_per_job: int) -> None:
-    """Process-pool initializer: pin this worker to its own slice of the cores this process may use (Linux)."""
+    """Process-pool initializer: die with the parent (:func:`_die_with_parent`) and pin this worker to its own
+    slice of the cores this process may use (Linux)."""
+    _die_with_parent()
     with counter.get_lock():
         index = counter.value
         counter.value += 1

@@ -5,11 +5,18 @@ A checkpoint is a plain dict of state dicts, tensors and python scalars/lists, s
 (a dict), ``model`` / ``optimizer`` (state dicts), ``step``, ``rng`` (one ``uint8`` torch CPU RNG state per
 rank, plus CUDA states), ``running`` (partial sums of the epoch in progress), ``history`` (every
 metrics record so far) and ``best`` (best validation error and its step).
+
+A process that trains a run folder holds an exclusive lock on its ``.lock`` file (:func:`run_folder_lock`;
+POSIX ``flock``, released by the kernel however the process ends; a killed process leaves the file, which
+blocks nothing), so a second one cannot write the same checkpoints and metrics at the same time.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +25,14 @@ import torch
 from stnlab import io
 from stnlab.errors import StnlabError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no run-folder lock
+    fcntl = None  # type: ignore[assignment]
+
 FORMAT = "stnlab-checkpoint-v1"
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb")  # and st_grid_epoch*.png
+LOCK_FILE = ".lock"  # held by the process training the folder (its pid inside); removed when it is done
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -89,13 +102,50 @@ def prepare_run_folder(out: Path, *, force: bool, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise StnlabError(f"run folder {out} is a file; pick another --out")
     io.check_creatable(out, "--out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()):
         if not force:
             raise StnlabError(f"run folder {out} already exists; pass --resume to continue it or --force to "
                               f"overwrite it (or pick another --out)")
         if not is_run_folder(out):
             raise StnlabError(f"{out} is not empty and not a run folder; --force only overwrites run folders, "
                               f"pick another --out")
+
+
+@contextmanager
+def run_folder_lock(out: Path, enabled: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``out/.lock`` (creating ``out``; removed again if nothing was written) for the
+    body: one process trains a run folder at a time; a second one fails at once, naming the holder's pid.
+    ``enabled`` False (the other ranks of a distributed run, whose rank 0 holds it) or a platform without
+    ``fcntl``: no lock."""
+    if not enabled or fcntl is None:
+        yield
+        return
+    created = [d for d in (out, *out.parents) if not d.exists()]  # deepest first
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_FILE
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(f.fileno()).st_ino != os.stat(path).st_ino:  # its holder removed it as we opened it
+                raise BlockingIOError
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise StnlabError(f"run folder {out} is being trained by another process (pid {holder}); wait for it "
+                              f"to finish or stop it, or train into another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # still locked: a process that opened it meanwhile sees the inode change
+            for folder in created:  # a run rejected before it wrote anything leaves no folder behind
+                if any(folder.iterdir()):
+                    break
+                folder.rmdir()
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def clear_run_folder(out: Path) -> None:

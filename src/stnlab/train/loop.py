@@ -9,6 +9,7 @@ bit-exactly with ``start_batch``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,14 @@ def train(cfg: RunConfig | None, out_dir: str | Path, *, force: bool = False, re
     if tensorboard:
         require_tensorboard()  # fail before anything is written
     ckpt.prepare_run_folder(out, force=force, resume=resume)
+    with ckpt.run_folder_lock(out, enabled=os.environ.get("RANK", "0") == "0"):  # rank 0 locks for all ranks
+        return _train(cfg, out, force=force, resume=resume, tensorboard=tensorboard, progress=progress, root=root,
+                      cache_dir=cache_dir)
+
+
+def _train(cfg: RunConfig | None, out: Path, *, force: bool, resume: bool, tensorboard: bool, progress: bool,
+           root: str | Path | None, cache_dir: str | Path | None) -> dict[str, Any]:
+    """:func:`train` once the run folder is checked and locked."""
     state = None
     if resume:
         cfg = _merge_resume(load_config_json(out / "config.json"), cfg)

@@ -1,0 +1,80 @@
+"""One process trains a run folder at a time (its ``.lock``), and ``reproduce --jobs`` workers die with the
+``reproduce`` process, so that no orphan keeps writing a run folder that a new command resumes."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import cli_error
+from stnlab.train.checkpoint import LOCK_FILE, prepare_run_folder, run_folder_lock
+from test_train_errors import TINY, make_run
+
+
+def test_a_run_folder_being_trained_refuses_a_second_trainer(capsys, tmp_path):
+    run = make_run(tmp_path / "run")
+    with run_folder_lock(run):
+        before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK_FILE}
+        for args in (["--resume"], ["--model", "CNN", "--dataset", "mnist", "--force", *TINY]):
+            err = cli_error(capsys, "train", "--out", run, "--no-progress", *args)
+            assert f"run folder {run} is being trained by another process (pid {os.getpid()})" in err
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK_FILE} == before  # untouched
+    with run_folder_lock(run):  # released when its holder is done, and the folder is left as it was
+        pass
+    assert not (run / LOCK_FILE).exists()
+
+
+def test_a_stale_lock_file_neither_blocks_nor_makes_a_folder_a_run(tmp_path):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / LOCK_FILE).write_text("999999\n")  # left by a process that died
+    prepare_run_folder(fresh, force=False, resume=False)  # still an empty folder: no --force needed
+    with run_folder_lock(fresh):
+        assert (fresh / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie nobody has reaped yet)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_pool_worker_dies_with_its_reproduce_process(tmp_path):
+    """An idle worker leaves when its task queue closes; a busy one only through PR_SET_PDEATHSIG."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing as mp
+        import os
+        import time
+
+        from stnlab.experiments.reproduce import _pin_worker
+
+        if __name__ == "__main__":
+            ctx = mp.get_context("spawn")
+            pool = ctx.Pool(1, initializer=_pin_worker, initargs=(ctx.Value("i", 0), 1))
+            pid = pool.apply(os.getpid)
+            pool.apply_async(time.sleep, (120,))  # busy, as a training worker is: it does not read its queue
+            time.sleep(1)
+            print(pid, flush=True)
+            time.sleep(120)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+    finally:
+        parent.kill()  # SIGKILL: no handler of the parent can run
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)
