@@ -1,6 +1,7 @@
 """`stnlab reproduce TABLE --status`: the state of each run, read from its folder without training anything."""
 
 import json
+import os
 
 import pytest
 
@@ -8,6 +9,7 @@ from stnlab.cli import main
 from stnlab.experiments import get_table, run_dir
 from stnlab.experiments.results import result_dir
 from stnlab.experiments.status import format_status, run_status
+from stnlab.train.checkpoint import run_folder_lock
 
 
 def _folder(tmp_path, model, seed=0):
@@ -39,10 +41,11 @@ def test_status_reads_finished_in_progress_and_missing_runs(tmp_path, capsys):
     assert rows["mnist-rot/STN-SL1"].state == "not started"
     text = format_status(rows.values())
     assert "390/9750" in text and "5.2 h" in text and "1.52" in text and "angle -0.73" in text
+    assert c0.pid is None and " stopped " in text  # no live process holds its lock
     assert main(["reproduce", "mnist-rst", "--status", "--cell", "R", "--seeds", "1", "--runs", str(tmp_path),
                  "--results", str(tmp_path / "no-results")]) == 0
     out = capsys.readouterr().out
-    assert out.count("not started") == 3 and "in progress" in out
+    assert out.count("not started") == 3 and "stopped" in out
     assert not (tmp_path / "results").exists() and not list(tmp_path.rglob("results"))  # nothing written
 
 
@@ -110,3 +113,20 @@ def test_a_feature_map_st_shows_its_shifts_in_input_coordinates(tmp_path):
     (folder / "metrics.jsonl").write_text(json.dumps({"epoch": 1.0, "step": 195, "val_error": 0.1, "st": [st]}) + "\n")
     c1 = {r.cell: r for r in run_status(table, tmp_path, cells=["T"], seeds=1)}[cell.key]
     assert c1.st_slope == "tx -1.01, ty -0.99"
+
+
+def test_a_run_whose_folder_a_live_process_has_locked_shows_as_training(tmp_path):
+    half = _folder(tmp_path, "STN-C0")
+    (half / "config.json").write_text(json.dumps({"epochs": 50, "steps": None, "batch_size": 256}))
+    (half / "last.pt").write_bytes(b"")
+    (half / "metrics.jsonl").write_text(json.dumps({"epoch": 1.0, "step": 195, "val_error": 0.5}) + "\n")
+    (half / ".lock").write_text("999999999\n")  # a killed process's stale file: no such pid
+
+    def row():
+        return {r.cell: r for r in run_status(get_table("mnist-rst"), tmp_path, cells=["R"], seeds=1)}[
+            "mnist-rot/STN-C0"]
+
+    assert row().pid is None
+    with run_folder_lock(half):
+        assert row().pid == os.getpid() and " training " in format_status([row()])
+    assert row().pid is None and not (half / ".lock").exists()

@@ -10,7 +10,10 @@ the total and time left unknown); the time left assumes the rest of the run goes
 pace between the last two records (their ``wall_time``: training and validation), or, with one record, at
 its training rate (``img_per_s``; validation not counted); evaluation on the test split is never counted.
 A run with no folder under ``runs`` whose result is committed under ``results/runs`` (trained on another
-machine) shows as ``committed``, with that result; ``reproduce`` would train it again under ``runs``.
+machine) shows as ``committed``, with that result; ``reproduce`` would train it again under ``runs``. A run
+in progress shows as ``training`` while a live process holds its run-folder lock
+(:func:`stnlab.train.checkpoint.lock_holder`; the pid is in ``RUN/.lock``), else ``stopped`` (it resumes
+from its last checkpoint when ``reproduce`` runs again).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from stnlab.errors import StnlabError
 from stnlab.experiments.reproduce import budget_key, read_result, run_dir, select_cells
 from stnlab.experiments.results import result_dir
 from stnlab.experiments.tables import PaperTable
-from stnlab.train.checkpoint import load_checkpoint
+from stnlab.train.checkpoint import load_checkpoint, lock_holder
 from stnlab.train.history import history_rows
 
 
@@ -44,6 +47,7 @@ class RunStatus:
     eta_s: float | None = None  # seconds of training left at the last rate
     age_s: float | None = None  # seconds since the last checkpoint was written
     st_slope: str | None = None  # the first ST's compensation slope(s) at the last validation, e.g. "angle -0.73"
+    pid: int | None = None  # in progress: the process training it now (its run-folder lock); None: stopped
 
 
 def _last_records(folder: Path, n: int = 2) -> list[dict[str, Any]]:
@@ -103,8 +107,9 @@ def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
     age = max(0.0, time.time() - ckpt.stat().st_mtime)
     recs, cfg = _last_records(folder), json.loads((folder / "config.json").read_text())
     rec = recs[-1] if recs else None
+    pid = lock_holder(folder)
     if not rec or not rec.get("epoch"):  # before the first validation: the checkpoint's step, total unknown
-        return RunStatus(cell, seed, "in progress", step=_checkpoint_step(ckpt), age_s=age)
+        return RunStatus(cell, seed, "in progress", step=_checkpoint_step(ckpt), age_s=age, pid=pid)
     step = int(rec["step"])
     per_epoch = round(step / rec["epoch"])  # training steps per epoch
     total = cfg["steps"] if cfg.get("steps") is not None else cfg["epochs"] * per_epoch
@@ -112,7 +117,8 @@ def _progress(folder: Path, cell: str, seed: int) -> RunStatus:
     eta = None if pace is None else (total - step) * pace
     val = rec.get("val_error")
     return RunStatus(cell, seed, "in progress", step=step, total=total,
-                     val_error=None if val is None else 100 * val, eta_s=eta, age_s=age, st_slope=_st_slope(rec))
+                     val_error=None if val is None else 100 * val, eta_s=eta, age_s=age, st_slope=_st_slope(rec),
+                     pid=pid)
 
 
 def _done(folder: Path, cell: str, seed: int, state: str) -> RunStatus | None:
@@ -158,6 +164,7 @@ def format_status(rows: Iterable[RunStatus]) -> str:
         err = r.val_error if r.state == "in progress" else r.error
         err_s = "-" if err is None else f"{err:.2f}" + (" (val)" if r.state == "in progress" else "")
         age = "-" if r.age_s is None else f"{_minutes(r.age_s)} ago"
-        lines.append(f"{r.cell:36s} {r.seed:4d}  {r.state:11s} {progress:>13s} {err_s:>12s} {_minutes(r.eta_s):>9s} "
+        state = ("training" if r.pid else "stopped") if r.state == "in progress" else r.state
+        lines.append(f"{r.cell:36s} {r.seed:4d}  {state:11s} {progress:>13s} {err_s:>12s} {_minutes(r.eta_s):>9s} "
                      f"{age:>9s}  {r.st_slope or '-'}")
     return "\n".join(lines)

@@ -148,6 +148,21 @@ def run_folder_lock(out: Path, enabled: bool = True) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def lock_holder(out: Path) -> int | None:
+    """The pid written in ``out/.lock`` when that process is alive (training the folder now), else None. Reads
+    only (never takes the lock, which could make a trainer starting at that moment fail); a stale file of a
+    killed process names a dead pid."""
+    try:
+        text = (out / LOCK_FILE).read_text().strip()
+        pid = int(text)
+        os.kill(pid, 0)  # signal 0: is it there?
+    except PermissionError:  # alive, another user's
+        return pid
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
 def clear_run_folder(out: Path) -> None:
     """Delete the files stnlab writes into a run folder (used by ``--force``) and make sure it exists."""
     for target in [out / name for name in RUN_FILES] + sorted(out.glob("st_grid_epoch*.png")):
