@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -127,6 +128,9 @@ def test_a_run_whose_folder_a_live_process_has_locked_shows_as_training(tmp_path
             "mnist-rot/STN-C0"]
 
     assert row().pid is None
+    if Path("/proc/locks").is_file():  # Linux: a live pid that holds no lock (a reused pid) is not training either
+        (half / ".lock").write_text(f"{os.getpid()}\n")
+        assert row().pid is None
     with run_folder_lock(half):
         assert row().pid == os.getpid() and " training " in format_status([row()])
     assert row().pid is None and not (half / ".lock").exists()

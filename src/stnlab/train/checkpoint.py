@@ -149,16 +149,26 @@ def run_folder_lock(out: Path, enabled: bool = True) -> Iterator[None]:
 
 
 def lock_holder(out: Path) -> int | None:
-    """The pid written in ``out/.lock`` when that process is alive (training the folder now), else None. Reads
-    only (never takes the lock, which could make a trainer starting at that moment fail); a stale file of a
-    killed process names a dead pid."""
+    """The pid of the process training ``out`` now (holding its lock), else None. Reads only (taking the lock,
+    even briefly, could make a trainer starting at that moment fail): on Linux ``/proc/locks`` must list a
+    ``flock`` of that pid on this ``.lock`` file; elsewhere the pid written in it must be alive (a killed
+    process's stale file names a dead pid, or, rarely, a reused one)."""
+    path = out / LOCK_FILE
     try:
-        text = (out / LOCK_FILE).read_text().strip()
-        pid = int(text)
+        pid, inode = int(path.read_text().strip()), path.stat().st_ino
+    except (OSError, ValueError):
+        return None
+    table = Path("/proc/locks")
+    if table.is_file():  # "1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF"
+        rows = (line.split() for line in table.read_text().splitlines())
+        held = any(len(f) > 5 and f[1] == "FLOCK" and f[4] == str(pid) and f[5].rsplit(":", 1)[-1] == str(inode)
+                   for f in rows)
+        return pid if held else None
+    try:
         os.kill(pid, 0)  # signal 0: is it there?
     except PermissionError:  # alive, another user's
         return pid
-    except (OSError, ValueError):
+    except OSError:
         return None
     return pid
 
