@@ -13,6 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import stnlab.nn.conv
 from stnlab.cli import main
+from stnlab.nn import st_depths
 
 
 def cli_error(capsys, *argv: str) -> str:
@@ -70,7 +71,7 @@ def check_contract(cnn: torch.nn.Module, model: torch.nn.Module, x: torch.Tensor
         logits, mats = model(x, return_transforms=True)
     assert logits.shape == ref.shape
     assert torch.allclose(logits, ref, atol=1e-5, rtol=1e-4), (logits - ref).abs().max()
-    assert len(mats) == len(model.spatial_transformers())
+    assert len(mats) == len(model.spatial_transformers()) == len(st_depths(model))
     for m in mats:
         assert torch.equal(m, torch.eye(3).expand(len(x), 3, 3))
 

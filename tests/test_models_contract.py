@@ -6,6 +6,7 @@ import torch
 import stnlab
 from helpers import check_contract
 from stnlab.models import DATASETS, create_model, list_datasets, list_models
+from stnlab.nn import st_depths
 
 torch.set_num_threads(2)
 
@@ -51,6 +52,13 @@ def test_bad_dataset_and_overrides():
         create_model("STN-C0", "mnist-rot", loc_net="huge")
     with pytest.raises(stnlab.StnlabError, match="iterations"):
         create_model("STN-C0", "mnist-rot", iterations=0)
+
+
+@pytest.mark.parametrize("name,depths", [("CNN", []), ("STN-C0", [0]), ("STN-C3", [3]), ("STN-DL2", [0]),
+                                         ("STN-SL3", [0]), ("STN-C0123", [0, 1, 2, 3]), ("STN-SL0123", [0])])
+def test_st_depths_in_transform_order(name, depths):
+    """st_depths names the depth of each matrix forward returns: what diagnostics and compensation read."""
+    assert st_depths(create_model(name, "svhn")) == depths
 
 
 def test_names_for_ten_stage_plankton():

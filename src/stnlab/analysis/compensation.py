@@ -40,6 +40,7 @@ from stnlab.errors import StnlabError
 from stnlab.geometry import warp
 from stnlab.modes import eval_mode
 from stnlab.nn.layers import layer_geometries, stages_of
+from stnlab.nn.model import st_depths as model_st_depths
 
 DEFAULT_VALUES = {
     "rotation": [float(v) for v in range(-90, 91, 15)],
@@ -97,9 +98,9 @@ class CompensationResult:
 
 
 def st_depths(model: nn.Module) -> list[int]:
-    """Depth of each ST of an stnlab model, in the order of ``model(x, return_transforms=True)``."""
-    depths = [0] if getattr(model, "input_st", None) is not None else []
-    depths += sorted(int(k) for k in getattr(model, "feature_sts", {}).keys())
+    """Depth of each ST of an stnlab model, in the order of ``model(x, return_transforms=True)``; an error for
+    a model without STs."""
+    depths = model_st_depths(model)
     if not depths:
         raise StnlabError(
             "this model has no spatial transformer; compensation needs an STN model "

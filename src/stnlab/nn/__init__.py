@@ -3,8 +3,9 @@
 from stnlab.nn.conv import FastInputGradConv2d
 from stnlab.nn.init import HeConv2d, HeLinear, he_init_
 from stnlab.nn.localization import LocalizationNet, output_shape
-from stnlab.nn.model import Backbone, STNModel, parameter_groups
+from stnlab.nn.model import Backbone, STNModel, parameter_groups, st_depths
 from stnlab.nn.transformer import SpatialTransformer
 
 __all__ = ["Backbone", "FastInputGradConv2d", "HeConv2d", "HeLinear", "LocalizationNet", "STNModel",
-           "SpatialTransformer", "he_init_", "output_shape", "parameter_groups"]
+           "SpatialTransformer", "he_init_", "output_shape", "parameter_groups",
+           "st_depths"]

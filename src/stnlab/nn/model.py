@@ -95,6 +95,14 @@ class STNModel(nn.Module):
         return self.backbone.parameters()
 
 
+def st_depths(model: nn.Module) -> list[int]:
+    """Depth each ST of ``model`` acts at, in the order of ``model(x, return_transforms=True)``: 0 for an ST on
+    the input image (the input ST of DL/SL/iterative models, STN-C0's), X for one on depth-X feature maps;
+    ``[]`` for a model without STs. Duck-typed on ``input_st`` / ``feature_sts``."""
+    depths = [0] if getattr(model, "input_st", None) is not None else []
+    return depths + sorted(int(k) for k in getattr(model, "feature_sts", {}))
+
+
 def parameter_groups(model: nn.Module, lr: float, loc_lr_multiplier: float | None = None) -> list[dict]:
     """Optimizer parameter groups: the classifier at ``lr``, each ST's own parameters at ``lr * multiplier``.
 

@@ -41,6 +41,7 @@ from stnlab.errors import StnlabError
 from stnlab.geometry import decompose
 from stnlab.geometry.warp import sampling_grid
 from stnlab.nn.layers import LayerGeometry, layer_geometries, stages_of
+from stnlab.nn.model import st_depths
 from stnlab.train.distributed import Dist, gather_objects
 
 QUANTITIES = ("angle_deg", "log_scale", "log_scale_x", "log_scale_y", "shear", "tx", "ty", "det", "outside")
@@ -55,20 +56,14 @@ COLLAPSE_OUTSIDE = 0.5  # or more than half of the sampling grid outside the inp
 
 def st_places(model: nn.Module) -> list[str]:
     """Where each ST of ``model`` acts, in the order of ``model(x, return_transforms=True)``."""
-    places = []
-    if getattr(model, "input_st", None) is not None:
-        places.append("input image")
-    for depth in getattr(model, "feature_sts", {}):
-        places.append("input image" if int(depth) == 0 else f"feature maps at depth {depth}")
-    return places
+    return ["input image" if depth == 0 else f"feature maps at depth {depth}" for depth in st_depths(model)]
 
 
 def st_geometries(model: nn.Module, image_shape: tuple[int, int, int]) -> list[LayerGeometry | None]:
     """Per ST (order of :func:`st_places`): the geometry of the layer it acts on, for an ST on feature maps;
     None for an ST on the input image, or where the backbone's stages or its maps cannot be read (a custom
     backbone without ``stages``, non-square images)."""
-    depths = [0] if getattr(model, "input_st", None) is not None else []
-    depths += [int(k) for k in getattr(model, "feature_sts", {})]
+    depths = st_depths(model)
     if not any(depths):
         return [None] * len(depths)
     try:
