@@ -24,8 +24,8 @@ STN-SL1), and STN-SL1 / STN-DL1 train at 35-37 img/s on S (one core, one thread,
 A T cell at the ``paper`` budget (2.5 M training images) took 1.5 h for the CNN on the 2-core AMD EPYC
 (513 img/s, 2 threads). On the 2-core Intel Xeon without AMX the ``cpu``-budget T STNs trained at a median
 141-193 img/s (2 threads; STN-DL1 to STN-C0); at the paper budget STN-C0 took 3.4 h and STN-C1 4.2 h for
-50 epochs with their validation (``wall_time`` of the last record; median 234 and 188 img/s of training):
-3-5 h per STN cell there.
+50 epochs with their validation (``wall_time`` of the last record; median 234 and 188 img/s of training),
+STN-SL1 about 4.4 h (167 img/s; 320 s per epoch): 3-5 h per STN cell there.
 
 Paper (test error %, mean over 10 transformed passes of the test set):
 
