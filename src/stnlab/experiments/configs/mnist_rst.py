@@ -25,7 +25,8 @@ A T cell at the ``paper`` budget (2.5 M training images) took 1.5 h for the CNN 
 (513 img/s, 2 threads). On the 2-core Intel Xeon without AMX the ``cpu``-budget T STNs trained at a median
 141-193 img/s (2 threads; STN-DL1 to STN-C0); at the paper budget STN-C0 took 3.4 h and STN-C1 4.2 h for
 50 epochs with their validation (``wall_time`` of the last record; median 234 and 188 img/s of training),
-STN-SL1 about 4.4 h (167 img/s; 320 s per epoch): 3-5 h per STN cell there.
+STN-SL1 about 4.4 h (167 img/s; 320 s per epoch): 3-5 h per STN cell there; STN-DL1 on the AMD EPYC
+2.6 h (median 287 img/s, 2 threads).
 
 Paper (test error %, mean over 10 transformed passes of the test set):
 
