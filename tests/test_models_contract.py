@@ -83,3 +83,26 @@ def test_deep_backbones_start_he_initialised_also_in_a_fresh_dl_trunk(dataset, s
     for conv in convs:
         w, b = conv.weight.detach(), conv.bias.detach()
         assert abs(float(w.std()) / he_std - 1) < 0.05 and float(b.abs().max()) == 0.0
+
+
+
+@pytest.mark.parametrize("name,depth", [("STN-C2", 2), ("STN-SL2", 0), ("STN-C7", 7)])
+def test_plankton_loc_nets_read_small_feature_maps_with_an_input_dependent_signal(name, depth):
+    """The "ndsb" body normalises its input: on depth-2 maps of ~0.01 its last hidden layer varies across images
+    by the order of its mean (the old "large" body, default-initialised, by a few %: one transform for all).
+    ``depth``: the backbone stages before the loc-net's input (an STN-SL's trunk is inside its loc-net)."""
+    torch.manual_seed(0)
+    x = torch.zeros(16, 1, 95, 95)  # a faint organism on black: the depth-2 maps average ~0.006 (real: ~0.008)
+    for i in range(16):
+        (r, c), (h, w) = torch.randint(20, 60, (2,)).tolist(), torch.randint(5, 30, (2,)).tolist()
+        x[i, 0, r : r + h, c : c + w] = torch.rand(h, w) * 0.2
+    spread = {}
+    for body in ("ndsb", "large"):
+        model = create_model(name, "plankton", loc_net=body, family="rotation")
+        net = model.spatial_transformers()[0].loc_nets[0]
+        with torch.no_grad():
+            inp = torch.nn.Sequential(*model.backbone.stages[:depth])(x)
+            hidden = net.hidden(net.trunk(inp))  # 16 x 32
+            assert float(net(inp).abs().max()) == 0.0  # the zero-initialised output: identity at the start
+        spread[body] = float(hidden.std(0).mean() / hidden.mean().abs())
+    assert spread["ndsb"] > 0.5 > 10 * spread["large"]

@@ -93,6 +93,19 @@ def test_step_schedule_decays_by_ten_at_the_milestones():
     assert lr_at(cos, 0, 100) == 0.01 and lr_at(cos, 50, 100) == pytest.approx(0.005)
 
 
+def test_lr_warmup_ramps_linearly_to_the_schedule_and_leaves_it_alone_after():
+    cfg = build_config({"model": "CNN", "dataset": "mnist", "schedule": "cosine", "lr": 0.1, "lr_warmup": 0.5})
+    # 20 steps an epoch: the warm-up covers the first 10 steps
+    lrs = [lr_at(cfg, s, 100, 20) for s in range(100)]
+    plain = [lr_at(cfg.replace(lr_warmup=0.0), s, 100, 20) for s in range(100)]
+    assert lrs[0] == pytest.approx(plain[0] / 10) and lrs[4] == pytest.approx(plain[4] * 5 / 10)
+    assert lrs[9:] == plain[9:]
+    assert all(b > a for a, b in zip(lrs[:9], lrs[1:10]))
+    assert lr_at(cfg, 0, 100) == plain[0]  # without the epoch length (no loop) there is no warm-up
+    with pytest.raises(StnlabError, match="lr_warmup"):
+        cfg.replace(lr_warmup=-1)
+
+
 def test_loc_nets_train_at_the_multiplied_rate_and_groups_partition_the_parameters():
     cfg = build_config({"model": "STN-SL1", "dataset": "mnist-rot", "loc_lr_multiplier": 0.1})
     model = build_model(cfg)

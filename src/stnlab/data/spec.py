@@ -121,7 +121,7 @@ _MNIST_BASE = DataSpec("mnist", (1, 28, 28), 10, tuple(str(i) for i in range(10)
 BUILTIN: dict[str, DataSpec] = {
     **{name: with_protocol(_MNIST_BASE, p, name) for p, name in MNIST_NAMES.items()},
     # the KTH plankton CNN; the loc-net is our choice (the papers do not give it)
-    "plankton": DataSpec("plankton", (1, 95, 95), 121, (), backbone="plankton", loc_net="large",
+    "plankton": DataSpec("plankton", (1, 95, 95), 121, (), backbone="plankton", loc_net="ndsb",
                          defaults={"epochs": 100, "weight_decay": 5e-4, "loc_lr_multiplier": 0.1}),
     # Jaderberg et al.: loc-nets at lr x 0.1, weight decay 5e-4; 5 heads of 10 digits + "no digit"
     "svhn": DataSpec("svhn", (3, 64, 64), 11, (*(str(i) for i in range(10)), "none"), num_heads=5,

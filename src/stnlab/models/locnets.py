@@ -1,6 +1,6 @@
 """Localization-network bodies (everything between the trunk and the zero-initialised output layer).
 
-Three kinds, chosen per data set (override with ``loc_net=``):
+Four kinds, chosen per data set (override with ``loc_net=``):
 
 * ``"mnist"`` (the authors' MNIST loc-net): bilinear x0.5 downsample -> conv 5x5, 20 -> maxpool 2 -> ReLU ->
   conv 5x5, 20 -> ReLU -> linear 20 -> ReLU. **On feature maps** (depth >= 1) the downsample is dropped (each
@@ -9,7 +9,14 @@ Three kinds, chosen per data set (override with ``loc_net=``):
 * ``"small"`` (Jaderberg's SVHN loc-net): flatten -> linear 32 -> ReLU -> linear 32 -> ReLU.
 * ``"large"`` (Jaderberg's STN-C0-large, 4 weight layers): conv 5x5, 32 (pad 2) -> ReLU -> maxpool 2 ->
   conv 5x5, 32 (pad 2) -> ReLU -> linear 32 -> ReLU -> linear 32 -> ReLU. Also stnlab's default for plankton
-  (the papers do not give the plankton loc-net; this is our choice).
+  before the ``"ndsb"`` body existed.
+* ``"ndsb"`` (the authors' plankton loc-net, from their public code; kernel size and normalisation ours):
+  BatchNorm (no affine) of the loc-net's input -> conv 3x3, 32 -> ReLU -> maxpool 2 -> conv 3x3, 32 -> ReLU ->
+  maxpool 2 -> linear 32 -> ReLU -> linear 32 -> ReLU, every conv and linear He-initialised. stnlab's
+  default for plankton. The input normalisation is what lets a loc-net on feature maps vary at all: the
+  plankton network's depth-2 maps average ~0.008 (mostly black images), and through four default-initialised
+  layers the last hidden layer then varied across validation images by 3 % of its mean, so the zero-initialised
+  output layer learned one transform for every image (measured, docs/training.md "The plankton recipe").
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from stnlab.nn import output_shape
+from stnlab.nn import HeConv2d, HeLinear, output_shape
 
 
 def _flat_mlp(convs: list[nn.Module], in_shape: Sequence[int], widths: Sequence[int]) -> nn.Sequential:
@@ -64,8 +71,24 @@ def large_body(in_shape: Sequence[int], on_image: bool) -> nn.Sequential:
     return _flat_mlp(layers, in_shape, [32, 32])
 
 
+def ndsb_body(in_shape: Sequence[int], on_image: bool) -> nn.Sequential:
+    """The authors' plankton loc-net body behind a BatchNorm of its input, He-initialised."""
+    c, h, _ = in_shape
+    layers: list[nn.Module] = [nn.BatchNorm2d(c, affine=False), HeConv2d(c, 32, 3, padding=1), nn.ReLU()]
+    if h >= 2:
+        layers.append(nn.MaxPool2d(2))
+    layers += [HeConv2d(32, 32, 3, padding=1), nn.ReLU()]
+    if h >= 4:
+        layers.append(nn.MaxPool2d(2))
+    body = nn.Sequential(*layers, nn.Flatten())
+    (features,) = output_shape(body, in_shape)
+    body.extend([HeLinear(features, 32), nn.ReLU(), HeLinear(32, 32), nn.ReLU()])
+    return body
+
+
 LOC_BODIES: dict[str, Callable[[Sequence[int], bool], nn.Sequential]] = {
     "mnist": mnist_body,
     "small": small_body,
     "large": large_body,
+    "ndsb": ndsb_body,
 }

@@ -55,6 +55,8 @@ class RunConfig:
     large gradient does not shrink the classifier's steps.
     ``transform_warmup`` > 0 ramps the training split's protocol in over that many epochs (epoch ``e`` at
     amplitude ``min(1, e / N)``: epoch 0 untransformed; validation and test stay at the full protocol).
+    ``lr_warmup`` > 0 ramps the learning rate linearly from ``lr / steps`` to the schedule's value over that
+    many epochs (counted in steps, so a fraction of an epoch works); the schedule itself is unchanged.
     """
 
     model: str
@@ -74,6 +76,7 @@ class RunConfig:
     schedule: str = "step"
     milestones: tuple[float, ...] = (0.5, 0.75)
     lr_decay: float = 0.1
+    lr_warmup: float = 0.0
     grad_clip: float = 0.0
     loc_grad_clip: float = 0.0
     batch_size: int = 256
@@ -195,7 +198,7 @@ def _check(cfg: RunConfig) -> None:
             raise bad(key, "must be a positive number")
     for key in ("momentum", "weight_decay", "grad_clip", "loc_grad_clip", "val_every", "ckpt_every", "threads",
                 "loc_lr_multiplier", "seed", "data_seed", "val_samples", "prefetch", "st_identity_weight",
-                "st_log_scale_bound", "st_grid_every", "transform_warmup"):
+                "st_log_scale_bound", "st_grid_every", "transform_warmup", "lr_warmup"):
         value = getattr(cfg, key)
         if not (value >= 0 and math.isfinite(value)):
             raise bad(key, "must be >= 0")

@@ -166,7 +166,7 @@ def _loop(job: TrainJob, rec: Recorder, step: int, progress: bool) -> dict[str, 
             batches = job.train_src.batches(job.per_rank, epoch=epoch, drop_last=True, rank=d.rank,
                                             world_size=d.world_size, start_batch=b0)
             for batch in prefetch(batches, cfg.prefetch):
-                set_lr(job.optimizer, lr_at(cfg, step, job.total))
+                set_lr(job.optimizer, lr_at(cfg, step, job.total, nb))
                 x = batch.images.to(d.device, non_blocking=True).contiguous(memory_format=fmt)
                 labels = batch.labels.to(d.device, non_blocking=True)
                 rec.add(train_step(setup, x, labels, step + 1), len(labels))

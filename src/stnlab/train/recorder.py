@@ -110,7 +110,7 @@ class Recorder:
         loss_sum, wrong, seen = D.all_sum(j.d, [*self.sums.tolist(), float(self.seen)])
         rec = {"epoch": step / j.steps_per_epoch, "step": step, "samples": int(seen),
                "train_loss": loss_sum / seen, "train_error": wrong / seen, "val_loss": val["loss"],
-               "val_error": val["error"], "lr": lr_at(j.cfg, step - 1, j.total),
+               "val_error": val["error"], "lr": lr_at(j.cfg, step - 1, j.total, j.steps_per_epoch),
                "wall_time": self.wall0 + now - self.t0,
                "img_per_s": (step - self.interval[0]) * j.cfg.batch_size / max(now - self.interval[1], 1e-9)}
         if collector.places:

@@ -30,13 +30,18 @@ def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def lr_at(cfg: RunConfig, step: int, total: int) -> float:
-    """The base learning rate at optimizer step ``step`` (0-based) of ``total``."""
+def lr_at(cfg: RunConfig, step: int, total: int, steps_per_epoch: int | None = None) -> float:
+    """The base learning rate at optimizer step ``step`` (0-based) of ``total``; with ``cfg.lr_warmup`` > 0
+    (epochs of ``steps_per_epoch`` steps) the schedule's value times ``min(1, (step + 1) / warm-up steps)``."""
     if cfg.schedule == "constant":
-        return cfg.lr
-    if cfg.schedule == "cosine":
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total))
-    return cfg.lr * cfg.lr_decay ** sum(step >= round(m * total) for m in cfg.milestones)
+        lr = cfg.lr
+    elif cfg.schedule == "cosine":
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+    else:
+        lr = cfg.lr * cfg.lr_decay ** sum(step >= round(m * total) for m in cfg.milestones)
+    if cfg.lr_warmup > 0 and steps_per_epoch:
+        lr *= min(1.0, (step + 1) / max(1.0, cfg.lr_warmup * steps_per_epoch))
+    return lr
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
