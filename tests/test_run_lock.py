@@ -78,3 +78,19 @@ def test_a_pool_worker_dies_with_its_reproduce_process(tmp_path):
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(worker)
+
+
+def test_two_reproduce_commands_share_a_queue_a_run_being_trained_is_skipped(capsys, tmp_path):
+    """A cell whose run folder another live process holds is skipped (said), not failed: two identical
+    `reproduce` commands then work through one queue; the cells come in the order --cell names them."""
+    from stnlab.experiments import get_table, run_dir, run_table, select_cells
+
+    table = get_table("mnist-rst")
+    assert [c.model for c in select_cells(table, ["mnist-rot/STN-SL1", "mnist-rot/CNN"])] == ["STN-SL1", "CNN"]
+    cells = ["mnist-rot/STN-SL1", "mnist-rot/CNN"]
+    busy = run_dir(table, table.cell("STN-SL1", "R"), tmp_path, "smoke", 0)
+    with run_folder_lock(busy):
+        out = run_table(table, tmp_path, budget="smoke", cells=cells, progress=True)
+    assert out["mnist-rot/STN-SL1"] == [None] and out["mnist-rot/CNN"][0]["split"] == "test"
+    assert f"skipping: run folder {busy} is being trained by another process" in capsys.readouterr().out
+    assert not (busy / "config.json").exists()  # the holder's folder is left alone

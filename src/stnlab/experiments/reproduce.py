@@ -19,6 +19,7 @@ from stnlab.experiments.results import export_run, result_dir, run_relpath, writ
 from stnlab.experiments.tables import Cell, PaperTable
 from stnlab.io import write_json
 from stnlab.train import RunConfig, build_config, evaluate_run, read_config_file, train
+from stnlab.train.checkpoint import RunFolderBusy
 from stnlab.train.distributed import cpu_count
 
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
@@ -48,6 +49,7 @@ def select_cells(table: PaperTable, only: Iterable[str] = ()) -> list[Cell]:
 
     A name is a cell's key (``mnist-trans/STN-C1+grad_clip=1.0``, or without its overrides:
     ``mnist-trans/STN-C1``), model, row or column.
+    Cells come in the order of ``only`` (the order they are trained in), each once; else in the table's order.
     """
     only = list(only)
     if not only:
@@ -56,7 +58,8 @@ def select_cells(table: PaperTable, only: Iterable[str] = ()) -> list[Cell]:
     if unknown:
         valid = ", ".join(c.key for c in table.cells)
         raise StnlabError(f"--cell {' '.join(unknown)} matches no cell of {table.name!r}; valid: {valid}")
-    return [c for c in table.cells if _cell_names(c) & set(only)]
+    ordered = {c.key: c for name in only for c in table.cells if name in _cell_names(c)}  # first mention wins
+    return list(ordered.values())
 
 
 def read_result(folder: Path) -> dict[str, Any] | None:
@@ -101,8 +104,12 @@ def code_version() -> str:
 
 
 def _train_and_eval(folder: Path, cfg: Any, passes: int | None, eval_samples: int, meta: dict[str, Any],
-                    progress: bool, root: str | Path | None, cache_dir: str | Path | None) -> dict[str, Any]:
-    """Train (or resume, or restart) one run folder, then evaluate it on the test split."""
+                    progress: bool, root: str | Path | None, cache_dir: str | Path | None) -> dict[str, Any] | None:
+    """Train (or resume, or restart) one run folder, then evaluate it on the test split. None (skipped, said)
+    when another process is training it now; its result when another process finished it meanwhile."""
+    done = read_result(folder)
+    if done is not None:
+        return done
     meta = {**meta, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # when this run (not the command) started
     resume = (folder / "last.pt").is_file()
     # a folder with a config but no checkpoint is a run that died before its first save: start it again
@@ -111,7 +118,11 @@ def _train_and_eval(folder: Path, cfg: Any, passes: int | None, eval_samples: in
         print(f"{'resuming' if resume else 'training'} {cfg.model} on {cfg.dataset}, seed {cfg.seed} in {folder}",
               flush=True)
     # on resume the saved config is kept; cfg can only change host keys (check_same_recipe), e.g. ckpt_every
-    train(cfg, folder, resume=resume, force=restart, progress=progress, root=root, cache_dir=cache_dir)
+    try:
+        train(cfg, folder, resume=resume, force=restart, progress=progress, root=root, cache_dir=cache_dir)
+    except RunFolderBusy as busy:  # two `reproduce` commands share a queue: the other one trains this run
+        print(f"skipping: {busy}", flush=True)
+        return None
     if not (folder / "cell.json").is_file():
         write_json(folder / "cell.json", meta)
     return evaluate_run(folder, split="test", passes=passes, max_samples=eval_samples, root=root,
@@ -143,13 +154,13 @@ def _pin_worker(counter: Any, cores_per_job: int) -> None:
             os.sched_setaffinity(0, mine)
 
 
-def _train_unit(job: tuple) -> tuple[int, dict[str, Any]]:
+def _train_unit(job: tuple) -> tuple[int, dict[str, Any] | None]:
     """Pool task: train and evaluate one run; ``(its index, its test result)``."""
     index, *args = job
     return index, _train_and_eval(*args)
 
 
-def _run_units(units: list[tuple], jobs: int) -> Iterator[tuple[int, dict[str, Any]]]:
+def _run_units(units: list[tuple], jobs: int) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """Train ``units`` (``_train_and_eval`` argument tuples): in this process, or ``jobs`` pinned worker
     processes at a time; yield ``(index, result)`` as each finishes. A failure stops every worker (their
     runs resume from their last checkpoints)."""

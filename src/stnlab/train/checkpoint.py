@@ -111,6 +111,10 @@ def prepare_run_folder(out: Path, *, force: bool, resume: bool) -> None:
                               f"pick another --out")
 
 
+class RunFolderBusy(StnlabError):
+    """Another live process holds the run folder's lock (it is training it now)."""
+
+
 @contextmanager
 def run_folder_lock(out: Path, enabled: bool = True) -> Iterator[None]:
     """Hold an exclusive lock on ``out/.lock`` (creating ``out``; removed again if nothing was written) for the
@@ -131,7 +135,7 @@ def run_folder_lock(out: Path, enabled: bool = True) -> Iterator[None]:
         except OSError:
             f.seek(0)
             holder = f.read().strip() or "unknown"
-            raise StnlabError(f"run folder {out} is being trained by another process (pid {holder}); wait for it "
+            raise RunFolderBusy(f"run folder {out} is being trained by another process (pid {holder}); wait for it "
                               f"to finish or stop it, or train into another --out") from None
         f.seek(0)
         f.truncate()
@@ -185,6 +189,7 @@ def clear_run_folder(out: Path) -> None:
 
 __all__ = [
     "FORMAT",
+    "RunFolderBusy",
     "check_model_matches",
     "clear_run_folder",
     "load_checkpoint",
