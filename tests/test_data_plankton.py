@@ -161,6 +161,22 @@ def test_batches_val_plain_and_train_augmented_by_the_returned_matrix(plankton_r
         assert not torch.equal(tb.images, next(train.batches(256, epoch=1)).images)
 
 
+def test_a_warm_up_ramps_the_augmentation_in_on_the_same_draws(plankton_root):
+    """Epoch 0 of a warm-up shows the images as they are; epoch e draws the same numbers at e / N of the
+    authors' amplitude (flips with probability e / 2N); from epoch N on it is the full augmentation."""
+    plain = make_source("plankton", "train", root=plankton_root, seed=3)
+    ramped = make_source("plankton", "train", root=plankton_root, seed=3).set_warmup(4)
+    index = torch.arange(256)
+    images, _, params = ramped.render(index, 0)
+    raw = torch.from_numpy(np.stack([plain.arrays.images[int(r)] for r in plain.indices[index]])).float() / 255
+    assert torch.allclose(images[:, 0], raw, atol=1e-5) and float(params["flip"].sum()) == 0.0  # identity warp
+    full, half = plain.render(index, 2)[2], ramped.render(index, 2)[2]
+    assert torch.allclose(half["angle"], full["angle"] / 2) and torch.allclose(half["tx"], full["tx"] / 2)
+    assert torch.allclose(half["scale"].log(), full["scale"].log() / 2, atol=1e-6)
+    assert bool((half["flip"] <= full["flip"]).all()) and 0.15 < float(half["flip"].mean()) < 0.35
+    assert torch.equal(ramped.render(index, 5)[0], plain.render(index, 5)[0])
+
+
 def test_strict_also_refuses_a_cache_built_with_skipped_files(folder, tmp_path):
     (folder / "plankton" / "train" / "beta" / "broken.jpg").write_bytes(b"no jpeg")
     with pytest.warns(UserWarning):

@@ -55,7 +55,7 @@ def test_json_round_trip(tmp_path):
         ({"seed": "1e20"}, "'seed' = 100000000000000000000: must be below 2**63"),
         ({"data_seed": 2**63}, "'data_seed'"),
         ({"transform_warmup": -1}, "'transform_warmup' = -1.0: must be >= 0"),
-        ({"dataset": "mnist", "transform_warmup": 5}, "needs a transformed protocol"),
+        ({"dataset": "mnist", "transform_warmup": 5}, "needs a transformed protocol or an augmented data set"),
     ],
 )
 def test_bad_values_name_the_key(layer, fragment):

@@ -196,22 +196,29 @@ def split_indices(labels: np.ndarray, classes: list[str], *, salt: str = "plankt
     return splits
 
 
-def augmentation(key: int, index: Tensor) -> dict[str, Tensor]:
-    """The authors' training augmentation of samples ``index``: params and the sampling ``matrix``."""
+def augmentation(key: int, index: Tensor, amplitude: float = 1.0) -> dict[str, Tensor]:
+    """The authors' training augmentation of samples ``index``: params and the sampling ``matrix``.
+
+    ``amplitude`` in [0, 1] shrinks every draw toward the image as it is (the same random numbers): the
+    angle, shift, shear angle and log-scale are multiplied by it and the flip probability is ``amplitude / 2``;
+    1 is the authors' augmentation, 0 none (``transform_warmup``)."""
     u = uniform(key, index, 6).float()  # B x 6
-    angle = (u[:, 0] * 2 - 1) * math.pi
-    shift = (u[:, 1:3] * 2 - 1) * 10.0  # B x 2, pixels
+    angle = (u[:, 0] * 2 - 1) * (math.pi * amplitude)
+    shift = (u[:, 1:3] * 2 - 1) * (10.0 * amplitude)  # B x 2, pixels
     tx, ty = pixels_to_normalized(shift, SIZE).unbind(1)
-    shear = torch.tan((u[:, 3] * 2 - 1) * math.radians(20.0))
-    scale = torch.exp((u[:, 4] * 2 - 1) * math.log(1.3))
-    flip = (u[:, 5] < 0.5).float()
+    shear = torch.tan((u[:, 3] * 2 - 1) * math.radians(20.0 * amplitude))
+    scale = torch.exp((u[:, 4] * 2 - 1) * (math.log(1.3) * amplitude))
+    flip = (u[:, 5] < 0.5 * amplitude).float()
     out_to_in = out_to_in_from_content(SIZE, angle=angle, scale=(scale * (1 - 2 * flip), scale), shear=shear,
                                        shift=(shift[:, 0], shift[:, 1]))  # fmt: skip
     return {"angle": angle, "scale": scale, "shear": shear, "flip": flip, "tx": tx, "ty": ty, "matrix": out_to_in}
 
 
 class PlanktonSource(BatchSource):
-    """A split of PlanktonSet: ``1 x 95 x 95`` images, 121 classes; train batches augmented."""
+    """A split of PlanktonSet: ``1 x 95 x 95`` images, 121 classes; train batches augmented (ramped in over the
+    first epochs with :meth:`set_warmup`)."""
+
+    ramps_transforms = True
 
     def __init__(
         self,
@@ -237,7 +244,7 @@ class PlanktonSource(BatchSource):
         rows = self.indices[index].numpy()
         images = torch.from_numpy(np.ascontiguousarray(self.arrays.images[rows])).float().div_(255.0)[:, None]
         if self.split == "train":
-            params = augmentation(self.epoch_key(epoch), index)
+            params = augmentation(self.epoch_key(epoch), index, self.amplitude(epoch))
             images = warp(images, params["matrix"]).clamp_(0.0, 1.0)
         else:
             b = len(index)

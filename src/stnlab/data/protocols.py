@@ -167,6 +167,8 @@ class ProtocolSource(BatchSource):
     (the training split); ``rng_name`` names the random streams (the MNIST data set names keep theirs).
     """
 
+    ramps_transforms = True
+
     def __init__(self, dataset: str, split: str, seed: int, images: Tensor, labels: Tensor, pool: Tensor,
                  protocol: str, num_classes: int, rng_name: str | None = None) -> None:
         super().__init__(dataset, split, seed)
@@ -178,20 +180,6 @@ class ProtocolSource(BatchSource):
         self.canvas = canvas_size(protocol, h)
         self.num_samples = len(images)
         self.image_shape = (c, self.canvas, self.canvas) if protocol != "none" else (c, h, w)
-        self.warmup_epochs = 0.0
-
-    def set_warmup(self, epochs: float) -> ProtocolSource:
-        """Ramp the protocol in over the first ``epochs`` epochs: epoch ``e`` is rendered at amplitude
-        ``min(1, e / epochs)`` (epoch 0 untransformed; see :func:`draw_transforms`); 0 turns it off.
-        A pure function of the epoch, so any batch is still reproduced exactly. Returns ``self``."""
-        if epochs < 0 or not math.isfinite(epochs):
-            raise StnlabError(f"warm-up epochs must be a finite number >= 0, got {epochs!r}")
-        self.warmup_epochs = float(epochs)
-        return self
-
-    def amplitude(self, epoch: int) -> float:
-        """The transform amplitude of ``epoch`` (1 unless a warm-up is set)."""
-        return min(1.0, epoch / self.warmup_epochs) if self.warmup_epochs > 0 else 1.0
 
     def epoch_key(self, epoch: int, purpose: str = "transform") -> int:
         """The 64-bit RNG key of ``(seed, rng_name, split, purpose, epoch)``."""

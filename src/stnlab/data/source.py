@@ -49,12 +49,31 @@ class BatchSource:
     image_shape: tuple[int, int, int]
     num_classes: int
     label_shape: tuple[int, ...] = ()
+    # the training split draws random transforms that a warm-up can ramp in (the MNIST protocols, plankton's
+    # augmentation); the config refuses ``transform_warmup`` for the others
+    ramps_transforms: bool = False
 
     def __init__(self, dataset: str, split: str, seed: int) -> None:
         if split not in SPLITS:
             raise StnlabError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
         self.dataset, self.split, self.seed = dataset, split, int(seed)
         self.device = torch.device("cpu")
+        self.warmup_epochs = 0.0
+
+    def set_warmup(self, epochs: float) -> BatchSource:
+        """Ramp the random transforms in over the first ``epochs`` epochs: epoch ``e`` is rendered at amplitude
+        ``min(1, e / epochs)`` (epoch 0 untransformed; the subclass scales its draws); 0 turns it off.
+        A pure function of the epoch, so any batch is still reproduced exactly. Returns ``self``."""
+        if epochs < 0 or not math.isfinite(epochs):
+            raise StnlabError(f"warm-up epochs must be a finite number >= 0, got {epochs!r}")
+        if epochs > 0 and not self.ramps_transforms:
+            raise StnlabError(f"{self.dataset} draws no random transforms to ramp in; use transform_warmup=0")
+        self.warmup_epochs = float(epochs)
+        return self
+
+    def amplitude(self, epoch: int) -> float:
+        """The transform amplitude of ``epoch`` (1 unless a warm-up is set)."""
+        return min(1.0, epoch / self.warmup_epochs) if self.warmup_epochs > 0 else 1.0
 
     def __len__(self) -> int:
         return self.num_samples

@@ -48,7 +48,9 @@ class DataSpec:
     ``input_shape`` is ``(C, H, W)`` of the images the model sees; ``content_size`` is the side of the
     images before the protocol's canvas (``None`` for data sets without protocols); ``backbone`` names
     the registered backbone that builds the data set's CNN (:mod:`stnlab.models`), ``loc_net`` its default
-    loc-net body; ``defaults`` are run-config values that override :class:`~stnlab.train.RunConfig`'s.
+    loc-net body; ``defaults`` are run-config values that override :class:`~stnlab.train.RunConfig`'s;
+    ``augmented``: its training split draws a random augmentation of its own (plankton), which
+    ``transform_warmup`` can ramp in like a protocol.
     """
 
     name: str
@@ -61,6 +63,7 @@ class DataSpec:
     content_size: int | None = None
     backbone: str = "mnist"
     loc_net: str = "mnist"
+    augmented: bool = False
     defaults: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -121,7 +124,7 @@ _MNIST_BASE = DataSpec("mnist", (1, 28, 28), 10, tuple(str(i) for i in range(10)
 BUILTIN: dict[str, DataSpec] = {
     **{name: with_protocol(_MNIST_BASE, p, name) for p, name in MNIST_NAMES.items()},
     # the KTH plankton CNN; the loc-net is our choice (the papers do not give it)
-    "plankton": DataSpec("plankton", (1, 95, 95), 121, (), backbone="plankton", loc_net="ndsb",
+    "plankton": DataSpec("plankton", (1, 95, 95), 121, (), backbone="plankton", loc_net="ndsb", augmented=True,
                          defaults={"epochs": 100, "weight_decay": 5e-4, "loc_lr_multiplier": 0.1}),
     # Jaderberg et al.: loc-nets at lr x 0.1, weight decay 5e-4; 5 heads of 10 digits + "no digit"
     "svhn": DataSpec("svhn", (3, 64, 64), 11, (*(str(i) for i in range(10)), "none"), num_heads=5,

@@ -19,7 +19,7 @@ from stnlab.experiments.results import export_run, result_dir, run_relpath, writ
 from stnlab.experiments.tables import Cell, PaperTable
 from stnlab.io import write_json
 from stnlab.train import RunConfig, build_config, evaluate_run, read_config_file, train
-from stnlab.train.checkpoint import RunFolderBusy
+from stnlab.train.checkpoint import RunFolderBusy, lock_holder
 from stnlab.train.distributed import cpu_count
 
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
@@ -110,6 +110,10 @@ def _train_and_eval(folder: Path, cfg: Any, passes: int | None, eval_samples: in
     done = read_result(folder)
     if done is not None:
         return done
+    holder = lock_holder(folder)
+    if holder is not None:  # checked before anything reads the folder; the lock itself settles a race
+        print(f"skipping: run folder {folder} is being trained by another process (pid {holder})", flush=True)
+        return None
     meta = {**meta, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # when this run (not the command) started
     resume = (folder / "last.pt").is_file()
     # a folder with a config but no checkpoint is a run that died before its first save: start it again

@@ -38,9 +38,11 @@ class Cell:
 class Budget:
     """A training budget of a table: config overrides on top of the recipe, seeds, and test passes.
 
-    ``paper`` is the papers' full protocol, ``cpu`` the largest budget that is sensible on a 2-core CPU
-    (stated in epochs), ``smoke`` a few seconds per cell (the test suite). ``eval_samples`` > 0 evaluates
-    only that many test samples; ``passes`` None means the data set's default (the papers' 10 for MNIST).
+    ``paper`` is the papers' full protocol, ``long`` (where a table has one) the largest that a table's
+    networks fit in within about a day of a 2-core CPU, ``cpu`` the largest budget that is sensible on a
+    2-core CPU in a few hours (stated in epochs), ``smoke`` a few seconds per cell (the test suite).
+    ``eval_samples`` > 0 evaluates only that many test samples; ``passes`` None means the data set's default
+    (the papers' 10 for MNIST).
     """
 
     overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -52,7 +54,7 @@ class Budget:
 
 SMOKE = Budget({"steps": 2, "batch_size": 16, "val_samples": 32, "eval_batch_size": 32, "ckpt_every": 0},
                seeds=1, passes=1, eval_samples=32, note="a few seconds per cell, for the test suite")
-BUDGET_ORDER = {"paper": 0, "cpu": 1, "smoke": 2}
+BUDGET_ORDER = {"paper": 0, "long": 1, "cpu": 2, "smoke": 3}
 
 
 def _default_budgets() -> Mapping[str, Budget]:

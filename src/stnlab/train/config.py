@@ -206,8 +206,10 @@ def _check(cfg: RunConfig) -> None:
         if getattr(cfg, key) >= 2**63:  # torch.manual_seed takes a 64-bit integer
             raise bad(key, "must be below 2**63")
     protocol = cfg.protocol or (BUILTIN[cfg.dataset].protocol if cfg.dataset in BUILTIN else "none")
-    if cfg.transform_warmup > 0 and protocol == "none":
-        raise bad("transform_warmup", "needs a transformed protocol (mnist-rot, mnist-scale, mnist-trans or "
+    augmented = cfg.dataset in BUILTIN and BUILTIN[cfg.dataset].augmented
+    if cfg.transform_warmup > 0 and protocol == "none" and not augmented:
+        raise bad("transform_warmup", "needs a transformed protocol or an augmented data set (plankton, "
+                  "mnist-rot, mnist-scale, mnist-trans or "
                   "--set protocol=rotation|scale|translation); use 0 for this data set")
     if cfg.steps is not None and cfg.steps < 1:
         raise bad("steps", "must be >= 1 (or none to train for 'epochs')")

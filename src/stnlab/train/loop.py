@@ -99,7 +99,7 @@ def _make_job(cfg: RunConfig, model: torch.nn.Module, out: Path, d: D.Dist, root
     # the data render on the training device (a GPU is not fed by the CPU cores; a no-op on the CPU)
     train_src = make_source(cfg.dataset, "train", root=root, cache_dir=cache_dir, seed=cfg.seed,
                             **cfg.data_options()).to(d.device)
-    if cfg.transform_warmup > 0:  # checked in the config: a protocol source
+    if cfg.transform_warmup > 0:  # checked in the config: a protocol or an augmented data set
         train_src.set_warmup(cfg.transform_warmup)
     val_src = make_source(cfg.dataset, "val", root=root, cache_dir=cache_dir, seed=cfg.data_seed,
                           **cfg.data_options()).to(d.device)
