@@ -35,7 +35,10 @@ def check_creatable(path: str | Path, what: str = "output") -> Path:
     """Check, before any work, that ``path`` can be created or written: its nearest existing ancestor is a
     folder in which a folder can be made (probed: permission bits do not tell for root, ``/proc``, read-only
     mounts). A one-line :class:`StnlabError` naming ``what`` (e.g. ``--out``) otherwise. Creates nothing."""
+    if not str(path).strip():
+        raise StnlabError(f"{what} is empty; give a path, or leave {what} out for the default")
     path = Path(path).absolute()
+    check_name_lengths(path, what)
     ancestor = next(p for p in (path, *path.parents) if p.exists())
     if ancestor != path and not ancestor.is_dir():
         raise StnlabError(f"{what} {path}: {ancestor} is a file, not a folder; choose another location")
@@ -46,6 +49,21 @@ def check_creatable(path: str | Path, what: str = "output") -> Path:
         raise StnlabError(f"{what} {path}: cannot write in {folder} ({err.strerror or err}); "
                           f"choose a writable location") from None  # fmt: skip
     return path
+
+
+def check_name_lengths(path: str | Path, what: str = "path") -> None:
+    """A one-line :class:`StnlabError` when a component of ``path`` is longer than the file system allows
+    (``NAME_MAX``, 255 bytes on most; probed at the nearest existing folder)."""
+    path, limit = Path(path).absolute(), 255
+    for folder in reversed(path.parents):  # the root first; the limit of the deepest existing folder
+        try:
+            limit = os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):
+            break
+    for part in path.parts:
+        if len(os.fsencode(part)) > limit:
+            raise StnlabError(f"{what}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long, more than "
+                              f"the {limit} a file name can have here; use a shorter name")
 
 
 @contextlib.contextmanager
@@ -128,6 +146,7 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "check_creatable",
+    "check_name_lengths",
     "ensure_dir",
     "parse_json",
     "read_json",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from stnlab import __version__
 from stnlab.errors import StnlabError
+from stnlab.io import check_name_lengths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +50,25 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         _default_showwarning(message, category, filename, lineno, file, line)
 
 
+# arguments that name a file or folder (options as --NAME, positionals as their metavar)
+PATH_ARGS = {"out": "--out", "config": "--config", "runs": "--runs", "results": "--results",
+             "data_root": "--data-root", "cache_dir": "--cache-dir", "root": "--data-root",
+             "weights_dir": "--weights-dir", "run_dir": "RUN_DIR", "path": "PATH"}
+
+
+def check_path_args(args: argparse.Namespace) -> None:
+    """Refuse an empty path (``--out ""`` would silently mean the default or the current folder) and a
+    name longer than the file system allows, before any work: one line naming the argument."""
+    for key, flag in PATH_ARGS.items():
+        value = getattr(args, key, None)
+        if not isinstance(value, str):
+            continue
+        if not value.strip():
+            default = " (or leave it out for the default)" if flag.startswith("--") else ""
+            raise StnlabError(f"{flag} is empty; give a path{default}")
+        check_name_lengths(value, flag)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stnlab`` console script; returns the exit status."""
     warnings.showwarning = _show_warning
@@ -58,9 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_path_args(args)
         return int(args.func(args) or 0)
     except StnlabError as err:
-        print(f"stnlab: error: {err}", file=sys.stderr)
+        text = str(err).encode("utf-8", "backslashreplace").decode("utf-8")  # a name that is not UTF-8
+        print(f"stnlab: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stnlab: interrupted", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 * ``folder:PATH``: ``PATH/<class>/<image>`` (any format PIL reads), or ``PATH/{train,val,test}/<class>/...``
   when the data comes split (``train`` is needed; ``val``/``test`` are optional). Class names are the
-  folder names, sorted. Images are grey when every image is grey, else all are converted to RGB. Images of
+  folder names, sorted (folder and file names must be valid UTF-8). The data set is grey or colour as a
+  whole (the majority of its images); 16-bit grey is scaled to 8 bit, alpha composited onto black, and
+  what was converted is said in one note (:mod:`stnlab.data.images` states the rules). Images of
   another size than the most common one are resized to it (bilinear), with a note. Unreadable files are
   skipped and counted (``strict=True`` refuses them); an empty folder or a class without images is an error.
 * ``idx:PATH``: a folder with the standard IDX files ``*train-images*idx3*``, ``*train-labels*idx1*`` and
@@ -22,6 +24,7 @@ content, so a moved or touched copy reuses the cache and an edited file does not
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 import zipfile
 from collections import Counter
@@ -34,6 +37,7 @@ from PIL import Image
 from torch import Tensor
 
 from stnlab.data.cache import load_arrays, save_arrays
+from stnlab.data.images import to_channels
 from stnlab.data.mnist import parse_idx, read_bytes
 from stnlab.data.paths import cache_root, file_fingerprint
 from stnlab.data.plankton import BAD_IMAGE_ERRORS, split_indices
@@ -41,7 +45,7 @@ from stnlab.data.protocols import ProtocolSource, resize_images
 from stnlab.data.spec import DataSpec, check_dataset, parse_dataset, with_protocol
 from stnlab.errors import StnlabError
 
-FORMAT = "v1"
+FORMAT = "v2"  # v2: the channel count of the whole data set, 16-bit and alpha rules
 SPLIT_SALT = "stnlab-split"
 SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 IDX_PATTERNS = {
@@ -50,7 +54,6 @@ IDX_PATTERNS = {
     ("test", "images"): ("*t10k-images*idx3*", "*test-images*idx3*"),
     ("test", "labels"): ("*t10k-labels*idx1*", "*test-labels*idx1*"),
 }
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 _MEMO: dict[tuple, CustomArrays] = {}
 _MEMO_SIZE = 4
 
@@ -69,8 +72,22 @@ class CustomArrays(NamedTuple):
     digest: str
 
 
+def shown(path: Path | str) -> str:
+    """``path`` as printable text (a name that is not valid UTF-8 shows its bytes as ``\\xff``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _utf8(path: Path) -> Path:
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StnlabError(f"folder: the name of {shown(path)} is not valid UTF-8; rename it (class and "
+                          f"file names must be UTF-8 text)") from None
+    return path
+
+
 def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(_utf8(p) for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def folder_items(root: Path) -> list[tuple[str | None, str, Path]]:
@@ -85,7 +102,7 @@ def folder_items(root: Path) -> list[tuple[str | None, str, Path]]:
             raise StnlabError(f"folder: {base} holds no class folders; put each class's images in its own "
                               f"subfolder, {base}/<class>/<image>.png")
         for cdir in classes:
-            files = sorted(f for f in cdir.iterdir() if f.is_file() and not f.name.startswith("."))
+            files = sorted(_utf8(f) for f in cdir.iterdir() if f.is_file() and not f.name.startswith("."))
             if not files:
                 raise StnlabError(f"folder: class folder {cdir} holds no images; add images or remove it")
             items += [(split, cdir.name, f) for f in files]
@@ -180,14 +197,10 @@ def decode_folder(root: Path, image_size: int | None, strict: bool) -> tuple:
     if empty:
         raise StnlabError(f"folder: class(es) {', '.join(empty)} in {root} hold no readable image; "
                           f"add images or remove the folder(s)")
-    colour = any(im.mode not in GREY_MODES for _, _, im in decoded)
     index = {c: i for i, c in enumerate(classes)}
-    parts = []
-    for split, cls, im in decoded:
-        a = np.asarray(im.convert("RGB" if colour else "L"), dtype=np.uint8)
-        image = a.transpose(2, 0, 1) if colour else a[None]
-        parts.append((SPLIT_CODE[split] if split else -1, image[None], np.array([index[cls]])))
-    notes: list[str] = []
+    arrays, notes = to_channels([im for _, _, im in decoded], f"folder: {root}")
+    parts = [(SPLIT_CODE[split] if split else -1, image[None], np.array([index[cls]]))
+             for (split, cls, _), image in zip(decoded, arrays)]
     return (*_finish(parts, classes, f"folder: {root}", image_size, notes), skipped, notes)
 
 
@@ -239,7 +252,11 @@ def _npz_labels(z: np.lib.npyio.NpzFile, key: str, path: Path, n: int) -> np.nda
 def decode_npz(path: Path, image_size: int | None, strict: bool) -> tuple:
     """Decode an ``npz:`` data set."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise StnlabError(f"npz: {path} holds one array (a .npy file), not an .npz archive of named "
+                              f"arrays; save the data set with numpy.savez(FILE, x_train=..., y_train=...)")
+        with loaded as z:
             missing = [k for k in ("x_train", "y_train") if k not in z.files]
             if missing:
                 raise StnlabError(f"npz: {path} lacks {' and '.join(missing)} (has: "
