@@ -9,8 +9,10 @@ under a read-only tree, ``/proc``, a file in the way) is a one-line :class:`~stn
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -88,6 +90,38 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+_PART = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.part$")  # the temporary names of atomic_path
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (signal 0; another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def clean_stale_parts(folder: str | Path) -> list[Path]:
+    """Remove the temporary files (and folders) of :func:`atomic_path` in ``folder`` whose writing process is
+    gone (a killed write leaves them); those of a live process are kept. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:  # no folder yet, or not readable: nothing to clean
+        return removed
+    for p in entries:
+        match = _PART.match(p.name)
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                removed.append(p)
+    return removed
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp_path)`` (it creates the file), then rename it onto ``path``; returns ``path``."""
     with atomic_path(path) as tmp:
@@ -147,8 +181,10 @@ __all__ = [
     "atomic_write",
     "check_creatable",
     "check_name_lengths",
+    "clean_stale_parts",
     "ensure_dir",
     "parse_json",
+    "pid_alive",
     "read_json",
     "write_bytes",
     "write_json",

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stnlab import __version__
-from stnlab.errors import StnlabError
+from stnlab.errors import Interrupted, StnlabError
 from stnlab.io import check_name_lengths
 
 
@@ -84,9 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = str(err).encode("utf-8", "backslashreplace").decode("utf-8")  # a name that is not UTF-8
         print(f"stnlab: error: {text}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("stnlab: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # an Interrupted run says what it saved and how to resume
+        print(f"stnlab: {err}" if isinstance(err, Interrupted) else "stnlab: interrupted", file=sys.stderr)
+        return getattr(err, "exit_code", 130)
 
 
 if __name__ == "__main__":  # pragma: no cover
