@@ -180,11 +180,13 @@ def diverged(cfg: RunConfig, out: Path, found: Divergence) -> TrainingDiverged:
     """The :class:`TrainingDiverged` naming the step, the cause, the kept checkpoint and the fix."""
     keep = f"{out / 'last.pt'} (the last good checkpoint) is kept" if (out / "last.pt").exists() else \
         "no checkpoint was written yet"
-    lower = f"--set loc_lr_multiplier={cfg.loc_lr_multiplier * 0.1:g}"
+    lower = f"--set lr={cfg.lr * 0.1:g}" if cfg.model == "CNN" else \
+        f"--set loc_lr_multiplier={cfg.loc_lr_multiplier * 0.1:g}"
     go_on = (f"{resume_command(out)} --force-recipe {lower}" if (out / "last.pt").exists() else
              f"the same command with {lower} --force")
-    return TrainingDiverged(f"training diverged at step {found.step} ({found.what}); {keep}; lower the loc-net "
-                            f"learning rate (or lr) and go on: {go_on}")
+    rate = "learning rate" if cfg.model == "CNN" else "loc-net learning rate (or lr)"
+    return TrainingDiverged(f"training diverged at step {found.step} ({found.what}); {keep}; lower the {rate} "
+                            f"and go on: {go_on}")
 
 
 __all__ = ["Progress", "Recorder", "TrainJob", "TrainingAtChance", "TrainingDiverged", "at_chance", "chance_error",
