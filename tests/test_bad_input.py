@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -329,3 +330,27 @@ def test_folder_images_are_converted_by_the_stated_rules(tmp_path):
                             f"1 16-bit grey scaled to 8 bit (value / 257), 1 CMYK converted to RGB, 1 RGBA with "
                             f"transparency composited onto black, 1 colour to grey by luma 0.299 R + 0.587 G + "
                             f"0.114 B"]
+
+
+def test_a_really_full_disk_keeps_the_last_checkpoint(tmp_path, capsys):
+    """The disk-full row above on a real file system: a tmpfs that holds one checkpoint but not a second
+    (needs root; skipped where mounting is not allowed)."""
+    data = npz_data(tmp_path / "d.npz", n=240)
+    args = ["train", "--model", "STN-C0", "--dataset", f"npz:{data}", *TINY, "--steps", "12", "--set", "ckpt_every=4",
+            "--set", "st_grid_every=0"]
+    assert main([*args, "--steps", "4", "--out", str(tmp_path / "probe")]) == 0
+    size = (tmp_path / "probe" / "last.pt").stat().st_size
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size * 3 // 2 // 1024 + 64}k", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()[:80]})")
+    try:
+        err = cli_error(capsys, *args, "--out", disk / "run")
+        assert err == (f"stnlab: error: disk full while writing in {disk}/run; the last checkpoint, {disk}/run/last.pt "
+                       f"at step 4, is intact; free space, then resume with: stnlab train --resume --out {disk}/run")
+        assert checkpoint.load_checkpoint(disk / "run" / "last.pt")["step"] == 4
+        assert not [p for p in (disk / "run").iterdir() if p.name.endswith(".part")]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
