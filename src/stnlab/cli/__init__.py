@@ -6,7 +6,9 @@ Sub-commands live in modules named ``*_cmd.py`` in this package; each defines
 touches only its own module.
 
 A :class:`~stnlab.errors.StnlabError` (a user mistake) is printed as one line ``stnlab: error: ...`` and
-the command exits with status 2; argparse usage errors also exit with 2.
+the command exits with status 2; argparse usage errors also exit with 2. An empty path argument or a name
+longer than the file system allows is refused before any work. A training stopped by Ctrl-C / SIGTERM
+(:class:`~stnlab.errors.Interrupted`) prints what it saved and how to resume, and exits with 130 / 143.
 """
 
 from __future__ import annotations
