@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -39,6 +38,7 @@ from torch import Tensor
 from stnlab.data.cache import load_arrays, save_arrays
 from stnlab.data.images import to_channels
 from stnlab.data.mnist import parse_idx, read_bytes
+from stnlab.data.npz import SPLIT_CODE, read_npz
 from stnlab.data.paths import cache_root, file_fingerprint
 from stnlab.data.plankton import BAD_IMAGE_ERRORS, split_indices
 from stnlab.data.protocols import ProtocolSource, resize_images
@@ -47,7 +47,6 @@ from stnlab.errors import StnlabError
 
 FORMAT = "v2"  # v2: the channel count of the whole data set, 16-bit and alpha rules
 SPLIT_SALT = "stnlab-split"
-SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 IDX_PATTERNS = {
     ("train", "images"): ("*train-images*idx3*",),
     ("train", "labels"): ("*train-labels*idx1*",),
@@ -222,60 +221,9 @@ def decode_idx(root: Path, image_size: int | None, strict: bool) -> tuple:
     return (*_finish(parts, None, f"idx: {root}", image_size, notes), [], notes)
 
 
-def _npz_images(z: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
-    x = z[key]
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        hint = " (it looks like N x H x W x C: store x.transpose(0, 3, 1, 2))" if x.ndim == 4 and \
-            x.shape[-1] in (1, 3) else ""
-        raise StnlabError(f"npz: {path}: {key} has shape {x.shape}; store N x H x W or N x C x H x W images "
-                          f"with C = 1 or 3{hint}")
-    if x.dtype == np.uint8:
-        return np.ascontiguousarray(x)
-    if np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise StnlabError(f"npz: {path}: float {key} must hold values in [0, 1] "
-                              f"(got {x.min():g} .. {x.max():g}); scale it, or store uint8 0..255")
-        return np.ascontiguousarray(np.round(x * 255).astype(np.uint8))
-    raise StnlabError(f"npz: {path}: {key} has dtype {x.dtype}; store uint8 (0..255) or float (0..1) images")
-
-
-def _npz_labels(z: np.lib.npyio.NpzFile, key: str, path: Path, n: int) -> np.ndarray:
-    y = z[key]
-    if not np.issubdtype(y.dtype, np.integer) or y.shape != (n,) or (n and y.min() < 0):
-        raise StnlabError(f"npz: {path}: {key} must be {n} integer labels >= 0 (one per image), got dtype "
-                          f"{y.dtype} and shape {y.shape}")
-    return y.astype(np.int64)
-
-
 def decode_npz(path: Path, image_size: int | None, strict: bool) -> tuple:
-    """Decode an ``npz:`` data set."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise StnlabError(f"npz: {path} holds one array (a .npy file), not an .npz archive of named "
-                              f"arrays; save the data set with numpy.savez(FILE, x_train=..., y_train=...)")
-        with loaded as z:
-            missing = [k for k in ("x_train", "y_train") if k not in z.files]
-            if missing:
-                raise StnlabError(f"npz: {path} lacks {' and '.join(missing)} (has: "
-                                  f"{', '.join(z.files) or 'nothing'}); save it with "
-                                  f"numpy.savez(FILE, x_train=..., y_train=..., [x_test=..., y_test=...])")
-            parts = []
-            for split, code in SPLIT_CODE.items():
-                keys = (f"x_{split}", f"y_{split}")
-                if sum(k in z.files for k in keys) == 1:
-                    raise StnlabError(f"npz: {path} has only one of {keys[0]} and {keys[1]}; store both or neither")
-                if keys[0] in z.files:
-                    x = _npz_images(z, keys[0], path)
-                    parts.append((code, x, _npz_labels(z, keys[1], path, len(x))))
-            classes = [str(c) for c in z["classes"].tolist()] if "classes" in z.files else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        if isinstance(err, StnlabError):
-            raise
-        raise StnlabError(f"npz: {path} is not a readable .npz of plain arrays ({str(err)[:100]}); "
-                          f"save it with numpy.savez") from None
+    """Decode an ``npz:`` data set (:func:`stnlab.data.npz.read_npz`)."""
+    parts, classes = read_npz(path)
     top = max(int(y.max()) for _, _, y in parts if len(y)) if any(len(y) for _, _, y in parts) else -1
     if classes is not None and top >= len(classes):
         raise StnlabError(f"npz: {path}: label {top} has no name in classes ({len(classes)} names); "
