@@ -10,6 +10,7 @@ from pathlib import Path
 from stnlab.data import mnist, plankton, svhn
 from stnlab.data.paths import atomic_path, cache_root, data_root
 from stnlab.errors import StnlabError
+from stnlab.io import clean_stale_parts
 
 DATASETS = ("mnist", "plankton", "svhn")
 
@@ -76,6 +77,7 @@ def _copy(src: Path, target: Path) -> Path:
     """Copy a file or folder to ``target`` through a temporary name; never over existing data."""
     if target.exists():
         raise StnlabError(f"{target} already exists; remove it first to import anew")
+    clean_stale_parts(target.parent)  # what a killed earlier import left
     with atomic_path(target) as tmp:
         if src.is_dir():
             shutil.copytree(src, tmp)
