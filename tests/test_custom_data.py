@@ -97,14 +97,16 @@ def test_the_channel_count_is_the_majority_and_hidden_files_are_ignored(tmp_path
     red[..., 0] = 200
     Image.fromarray(red).save(root / "class0" / "rgb.png")  # one colour image among 8 grey: the set stays grey
     (root / "class1" / ".DS_Store").write_bytes(b"junk")
-    arrays = load_custom("folder", root)
+    with pytest.warns(UserWarning, match="read as grey"):
+        arrays = load_custom("folder", root)
     assert arrays.images.shape == (9, 1, 28, 28) and not arrays.skipped
     assert arrays.notes == [f"folder: {root}: read as grey (1 channel: 8 of 9 images are grey); converted: 1 colour "
                             f"to grey by luma 0.299 R + 0.587 G + 0.114 B"]
     assert int(arrays.images[np.nonzero(arrays.labels == 0)[0][4], 0, 0, 0]) == round(0.299 * 200)  # after 000..003
     for i in range(8):  # now most images are colour: the grey ones are copied into 3 channels
         Image.fromarray(red).save(root / "class1" / f"rgb{i}.png")
-    arrays = load_custom("folder", root)
+    with pytest.warns(UserWarning, match="read as colour"):
+        arrays = load_custom("folder", root)
     assert arrays.images.shape == (17, 3, 28, 28)
     grey = arrays.images[arrays.labels == 1][:4]  # 000.png .. 003.png sort before rgb*.png
     assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all() and grey.any()

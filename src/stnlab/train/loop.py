@@ -9,7 +9,6 @@ bit-exactly with ``start_batch``.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 import warnings
@@ -111,6 +110,7 @@ def _train(cfg: RunConfig | None, out: Path, *, force: bool, resume: bool, tenso
         raise StnlabError("no run config given; pass a RunConfig (or resume=True with an existing run folder)")
     model = build_model(cfg)  # validates the model name before anything is written
     d = D.setup(cfg.device, cfg.threads)
+    rec: Recorder | None = None
     try:
         job = _make_job(cfg, model, out, d, root, cache_dir)
         _prepare_folder(job, fresh=state is None, force=force)
@@ -122,12 +122,12 @@ def _train(cfg: RunConfig | None, out: Path, *, force: bool, resume: bool, tenso
         rec = Recorder(job, log, Guard(cfg.theta_bound, d.device), start)
         try:
             return _loop(job, rec, start.step, progress, stop)
-        except OSError as err:
-            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            raise disk_full(out, rec.saved_step, err) from None
         finally:
             log.close()
+    except OSError as err:  # a full disk anywhere in the run folder (config.json, metrics, a checkpoint, a figure)
+        if err.errno not in io.DISK_FULL:
+            raise
+        raise disk_full(out, rec.saved_step if rec else state["step"] if state else None, err) from None
     finally:
         D.teardown(d)
 
