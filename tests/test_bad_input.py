@@ -4,11 +4,12 @@ what existed before is unchanged). Tiny synthetic data (no data root needed)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pathlib
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +333,20 @@ def test_folder_images_are_converted_by_the_stated_rules(tmp_path):
                             f"0.114 B"]
 
 
+@contextlib.contextmanager
+def tmpfs(folder: Path, size_kb: int) -> Iterator[Path]:
+    """A fresh tmpfs of ``size_kb`` KiB mounted at ``folder`` for the body (root only: skips elsewhere)."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()[:80]})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 def test_a_really_full_disk_keeps_the_last_checkpoint(tmp_path, capsys):
     """The disk-full row above on a real file system: a tmpfs that holds one checkpoint but not a second
     (needs root; skipped where mounting is not allowed)."""
@@ -340,17 +355,22 @@ def test_a_really_full_disk_keeps_the_last_checkpoint(tmp_path, capsys):
             "--set", "st_grid_every=0"]
     assert main([*args, "--steps", "4", "--out", str(tmp_path / "probe")]) == 0
     size = (tmp_path / "probe" / "last.pt").stat().st_size
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size * 3 // 2 // 1024 + 64}k", "tmpfs", str(disk)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()[:80]})")
-    try:
+    with tmpfs(tmp_path / "disk", size * 3 // 2 // 1024 + 64) as disk:
         err = cli_error(capsys, *args, "--out", disk / "run")
         assert err == (f"stnlab: error: disk full while writing in {disk}/run; the last checkpoint, {disk}/run/last.pt "
                        f"at step 4, is intact; free space, then resume with: stnlab train --resume --out {disk}/run")
         assert checkpoint.load_checkpoint(disk / "run" / "last.pt")["step"] == 4
         assert not [p for p in (disk / "run").iterdir() if p.name.endswith(".part")]
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_resume_on_a_really_read_only_run_folder(tmp_path, capsys):
+    """The read-only row above on a real read-only mount (needs root; skipped where mounting is not allowed)."""
+    with tmpfs(tmp_path / "disk", 8192) as disk:
+        run = made_run(disk)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        before = snapshot(disk)
+        err = cli_error(capsys, "train", "--resume", "--out", run, "--no-progress")
+        assert err == (f"stnlab: error: cannot write in run folder {run} (Read-only file system); to resume it, copy "
+                       f"it to a writable place and resume the copy: cp -r {run} COPY && stnlab train --resume --out "
+                       f"COPY")
+        assert snapshot(disk) == before
