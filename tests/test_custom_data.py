@@ -91,14 +91,27 @@ def test_npz_given_val_is_kept_and_test_is_carved_from_train(tmp_path):
     assert len(make_source(f"npz:{path}", "train")) == 26
 
 
-def test_one_colour_image_makes_the_folder_colour_and_hidden_files_are_ignored(tmp_path):
+def test_the_channel_count_is_the_majority_and_hidden_files_are_ignored(tmp_path):
     root = make_image_folder(tmp_path / "c", classes=2, per_class=4)
-    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(root / "class0" / "rgb.png")
+    red = np.zeros((28, 28, 3), np.uint8)
+    red[..., 0] = 200
+    Image.fromarray(red).save(root / "class0" / "rgb.png")  # one colour image among 8 grey: the set stays grey
     (root / "class1" / ".DS_Store").write_bytes(b"junk")
-    arrays = load_custom("folder", root)
-    assert arrays.images.shape == (9, 3, 28, 28) and not arrays.skipped
-    grey = arrays.images[arrays.labels == 1]
-    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all()  # grey images as equal channels
+    with pytest.warns(UserWarning, match="read as grey"):
+        arrays = load_custom("folder", root)
+    assert arrays.images.shape == (9, 1, 28, 28) and not arrays.skipped
+    assert arrays.notes == [f"folder: {root}: read as grey (1 channel: 8 of 9 images are grey); converted: 1 colour "
+                            f"to grey by luma 0.299 R + 0.587 G + 0.114 B"]
+    assert int(arrays.images[np.nonzero(arrays.labels == 0)[0][4], 0, 0, 0]) == round(0.299 * 200)  # after 000..003
+    for i in range(8):  # now most images are colour: the grey ones are copied into 3 channels
+        Image.fromarray(red).save(root / "class1" / f"rgb{i}.png")
+    with pytest.warns(UserWarning, match="read as colour"):
+        arrays = load_custom("folder", root)
+    assert arrays.images.shape == (17, 3, 28, 28)
+    grey = arrays.images[arrays.labels == 1][:4]  # 000.png .. 003.png sort before rgb*.png
+    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all() and grey.any()
+    assert arrays.notes[0].endswith("read as colour (3 channels: 9 of 17 images are colour); converted: 8 grey "
+                                    "copied to the 3 channels")
 
 
 def test_cache_is_keyed_by_content(tmp_path, folder, cache_dir):

@@ -40,7 +40,7 @@ def make_run(folder: Path, model: str = "STN-C0", saved_as: str | None = None, *
         (["--model", "CNN", "--dataset", "mnist", "--set", "colour=red"], "unknown config key 'colour'"),
         (["--model", "CNN", "--dataset", "mnist", "--set", "lr=fast"], "'lr': 'fast' is not a valid float"),
         (["--model", "CNN", "--dataset", "mnist", "--set", "batch_size=0"], "must be a positive number"),
-        (["--model", "STN-C0", "--dataset", "mnist", "--set", "family=shear"], "unknown transform family"),
+        (["--model", "STN-C0", "--dataset", "mnist", "--set", "family=shear"], "'family' = 'shear': valid: affine,"),
         (["--dataset", "mnist"], "no model given; pass --model"),
         (["--model", "CNN", "--dataset", "mnist", "--config", "nope.yaml"], "cannot read config file nope.yaml"),
     ],
@@ -56,7 +56,7 @@ def test_existing_run_folder_is_never_overwritten_silently(capsys, tmp_path):
     run = make_run(tmp_path / "run")
     before = (run / "best.pt").read_bytes()
     err = cli_error(capsys, "train", "--model", "CNN", "--dataset", "mnist", "--out", run, *TINY)
-    assert "already exists; pass --resume to continue it or --force" in err
+    assert f"already exists; continue it with: stnlab train --resume --out {run} (or add --force" in err
     assert (run / "best.pt").read_bytes() == before
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("mine")

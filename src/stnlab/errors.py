@@ -12,4 +12,13 @@ class StnlabError(ValueError):
     """A user error: bad input, missing data, a bad configuration value. One line, names the fix."""
 
 
-__all__ = ["StnlabError"]
+class Interrupted(KeyboardInterrupt):
+    """A run stopped on request (Ctrl-C, SIGTERM) after saving its state; ``exit_code`` is 128 + the signal
+    (130 for SIGINT, 143 for SIGTERM). The message says what was saved and how to go on."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+__all__ = ["Interrupted", "StnlabError"]

@@ -9,8 +9,10 @@ under a read-only tree, ``/proc``, a file in the way) is a one-line :class:`~stn
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -35,7 +37,10 @@ def check_creatable(path: str | Path, what: str = "output") -> Path:
     """Check, before any work, that ``path`` can be created or written: its nearest existing ancestor is a
     folder in which a folder can be made (probed: permission bits do not tell for root, ``/proc``, read-only
     mounts). A one-line :class:`StnlabError` naming ``what`` (e.g. ``--out``) otherwise. Creates nothing."""
+    if not str(path).strip():
+        raise StnlabError(f"{what} is empty; give a path, or leave {what} out for the default")
     path = Path(path).absolute()
+    check_name_lengths(path, what)
     ancestor = next(p for p in (path, *path.parents) if p.exists())
     if ancestor != path and not ancestor.is_dir():
         raise StnlabError(f"{what} {path}: {ancestor} is a file, not a folder; choose another location")
@@ -46,6 +51,21 @@ def check_creatable(path: str | Path, what: str = "output") -> Path:
         raise StnlabError(f"{what} {path}: cannot write in {folder} ({err.strerror or err}); "
                           f"choose a writable location") from None  # fmt: skip
     return path
+
+
+def check_name_lengths(path: str | Path, what: str = "path") -> None:
+    """A one-line :class:`StnlabError` when a component of ``path`` is longer than the file system allows
+    (``NAME_MAX``, 255 bytes on most; probed at the nearest existing folder)."""
+    path, limit = Path(path).absolute(), 255
+    for folder in reversed(path.parents):  # the root first; the limit of the deepest existing folder
+        try:
+            limit = os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):
+            break
+    for part in path.parts:
+        if len(os.fsencode(part)) > limit:
+            raise StnlabError(f"{what}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long, more than "
+                              f"the {limit} a file name can have here; use a shorter name")
 
 
 @contextlib.contextmanager
@@ -68,6 +88,38 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+_PART = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.part$")  # the temporary names of atomic_path
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (signal 0; another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def clean_stale_parts(folder: str | Path) -> list[Path]:
+    """Remove the temporary files (and folders) of :func:`atomic_path` in ``folder`` whose writing process is
+    gone (a killed write leaves them); those of a live process are kept. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:  # no folder yet, or not readable: nothing to clean
+        return removed
+    for p in entries:
+        match = _PART.match(p.name)
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                removed.append(p)
+    return removed
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
@@ -128,8 +180,11 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "check_creatable",
+    "check_name_lengths",
+    "clean_stale_parts",
     "ensure_dir",
     "parse_json",
+    "pid_alive",
     "read_json",
     "write_bytes",
     "write_json",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
@@ -22,6 +23,8 @@ from stnlab.experiments.status import format_status, run_status
 from stnlab.experiments.weights import export_weights
 from stnlab.train import parse_sets
 
+DEFAULT_BUDGET = "paper"  # of `reproduce` and `reproduce --status` alike
+
 
 def register(subparsers: Any) -> None:
     """Add the ``reproduce``, ``tables``, ``claims``, ``canonical`` and ``export-weights`` sub-commands."""
@@ -39,7 +42,9 @@ def _add_reproduce(subparsers: Any) -> None:
                     "print the table with our numbers (mean +- std over seeds) beside the paper's.",
     )
     p.add_argument("table", metavar="TABLE", help="a table name (see 'stnlab tables')")
-    p.add_argument("--budget", default="paper", help="paper (the full protocol), cpu or smoke (default: paper)")
+    p.add_argument("--budget", default=None,
+                   help=f"paper (the full protocol), cpu or smoke (default: {DEFAULT_BUDGET}, also for --status; "
+                        f"the budget used is printed first)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the budget's, 3 for paper)")
     p.add_argument("--runs", default="runs", help="folder of the run folders with checkpoints (default: runs)")
     p.add_argument("--results", default="results", help="folder of the committed results (default: results)")
@@ -121,15 +126,27 @@ def _add_export_weights(subparsers: Any) -> None:
     w.set_defaults(func=run_export_weights)
 
 
+def _budget_line(table: Any, budget: str, default: bool, runs: Path) -> str:
+    """``TABLE: budget B (the default; ...)``, naming the other budgets that have run folders under ``runs``."""
+    others = sorted({p.name.split("+")[0] for p in (runs / table.name).glob("*") if p.is_dir()} - {budget})
+    seen = f"; run folders also exist for budget(s) {', '.join(others)} (--budget NAME)" if others else ""
+    how = f"the default; --budget {'|'.join(b for b in table.budgets if b != budget)} for the others" if default \
+        else "from --budget"
+    return f"{table.name}: budget {budget} ({how}){seen}"
+
+
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run (or collect) one table and print it."""
     table = get_table(args.table)
     sets = parse_sets(args.sets)
+    budget = args.budget or DEFAULT_BUDGET
+    table.budget(budget)  # a one-line error for an unknown one, before anything is printed
+    print(_budget_line(table, budget, args.budget is None, Path(args.runs)))
     if args.status:
-        print(format_status(run_status(table, args.runs, budget=args.budget, seeds=args.seeds, cells=args.cells,
+        print(format_status(run_status(table, args.runs, budget=budget, seeds=args.seeds, cells=args.cells,
                                        sets=sets, results=args.results)))
         return 0
-    run_table(table, args.runs, budget=args.budget, seeds=args.seeds, results=args.results, cells=args.cells,
+    run_table(table, args.runs, budget=budget, seeds=args.seeds, results=args.results, cells=args.cells,
               sets=sets, collect_only=args.collect_only, passes=args.passes, progress=not args.no_progress,
               jobs=args.jobs, root=args.data_root, cache_dir=args.cache_dir)
     data = write_table_results(table, args.results)

@@ -38,7 +38,15 @@ def register(subparsers: Any) -> None:
                    help="override a config key (repeatable), e.g. --set lr=0.001 --set family=rotation")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--force", action="store_true", help="overwrite an existing run folder")
-    mode.add_argument("--resume", action="store_true", help="continue the run folder from its last.pt")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run folder (--out, or the default folder of --model/--dataset/--seed) "
+                           "from its last.pt")
+    p.add_argument("--force-recipe", action="store_true",
+                   help="with --resume: allow --set/flags to change the recipe (lr, epochs, ...); the change is "
+                        "recorded in RUN/recipe_changes.json")
+    p.add_argument("--no-chance-stop", action="store_true",
+                   help="train on when the validation error sits at chance (default: stop after "
+                        "chance_stop=5 validations at chance, exit 2)")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars to RUN/tb")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common_data_args(p)
@@ -67,6 +75,8 @@ def _config_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     flags = {k: getattr(args, k) for k in ("model", "dataset", "epochs", "steps", "seed")}
     layers.append({k: v for k, v in flags.items() if v is not None})
     layers.append(parse_sets(args.sets))
+    if args.no_chance_stop:
+        layers.append({"chance_stop": 0})
     return layers
 
 
@@ -78,19 +88,35 @@ def _folder_name(cfg: Any) -> str:
     return f"{kind}-{Path(path).stem or 'data'}" + (f"-{cfg.protocol}" if cfg.protocol else "")
 
 
+def _default_out(cfg: Any, must_exist: bool = False) -> Path:
+    """The default run folder ``runs/DATASET/MODEL-sSEED`` of ``cfg``; with ``must_exist`` (``--resume``
+    without ``--out``) a one-line error with the exact command when it is not a run folder."""
+    out = Path("runs") / _folder_name(cfg) / f"{cfg.model}-s{cfg.seed}"
+    if must_exist and not (out / "config.json").is_file():
+        raise StnlabError(f"cannot resume: the default run folder {out} of {cfg.model} on {cfg.dataset}, seed "
+                          f"{cfg.seed} is not a run folder; pass the folder to continue: stnlab train --resume "
+                          f"--out RUN_DIR")
+    return out
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``stnlab train``."""
     layers = _config_layers(args)
+    if args.force_recipe and not args.resume:
+        raise StnlabError("--force-recipe is for --resume (a new run takes any recipe); drop it")
+    if args.resume and not args.out and not (args.model and args.dataset):
+        raise StnlabError("--resume needs the run folder: stnlab train --resume --out RUN_DIR (or --model and "
+                          "--dataset, with --seed, of a run in its default folder runs/DATASET/MODEL-sSEED)")
     if args.resume:
-        if not args.out:
-            raise StnlabError("--resume needs --out RUN_DIR (the run folder to continue)")
-        saved = load_config_json(Path(args.out) / "config.json")
+        out = Path(args.out) if args.out else _default_out(build_config(*layers), must_exist=True)
+        saved = load_config_json(out / "config.json")
         cfg = build_config(saved.to_dict(), *layers)
     else:
         cfg = build_config(*layers)
-    out = Path(args.out) if args.out else Path("runs") / _folder_name(cfg) / f"{cfg.model}-s{cfg.seed}"
+        out = Path(args.out) if args.out else _default_out(cfg)
     rec = train(cfg, out, force=args.force, resume=args.resume, tensorboard=args.tensorboard,
-                progress=not args.no_progress, root=args.data_root, cache_dir=args.cache_dir)
+                progress=not args.no_progress, root=args.data_root, cache_dir=args.cache_dir,
+                force_recipe=args.force_recipe)
     if rec and os.environ.get("RANK", "0") == "0":
         print(f"{cfg.model} on {cfg.dataset}: step {rec['step']} (epoch {rec['epoch']:.2f}), train loss "
               f"{rec['train_loss']:.4f}, train error {rec['train_error']:.4f}, val error {rec['val_error']:.4f}, "
@@ -123,6 +149,11 @@ def run_eval(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") != "0":
         return 0
     spread = f" +- {res['error_std']:.4f} over {res['passes']} passes" if res["passes"] > 1 else ""
+    if not res["final"]:
+        state = "is still training" if res["training"] else "has not finished"
+        print(f"note: the run {state} (last checkpoint at step {res['run_step']} of {res['run_total']}): this "
+              f"evaluates the {args.checkpoint} checkpoint at step {res['step']}, an intermediate result "
+              f"(eval.json says \"final\": false)")
     print(f"{res['model']} on {res['dataset']} ({args.checkpoint} checkpoint, step {res['step']}), "
           f"{res['split']} error {res['error']:.4f}{spread}, loss {res['loss']:.4f}, {res['num_samples']} samples")
     worst = sorted(res["per_class_error"].items(), key=lambda kv: -kv[1])[:5]

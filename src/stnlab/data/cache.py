@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from stnlab.data.paths import atomic_path
+from stnlab.io import clean_stale_parts
 
 
 def _paths(base: Path) -> tuple[Path, Path]:
@@ -18,8 +19,9 @@ def _paths(base: Path) -> tuple[Path, Path]:
 
 
 def save_arrays(base: Path, images: np.ndarray, **meta: np.ndarray) -> None:
-    """Write ``images`` and the ``meta`` arrays (no pickles) atomically."""
+    """Write ``images`` and the ``meta`` arrays (no pickles) atomically (removing stale temporary files)."""
     img_path, meta_path = _paths(base)
+    clean_stale_parts(base.parent)  # the temporary files of a killed earlier write
     with atomic_path(img_path) as tmp, open(tmp, "wb") as f:
         np.save(f, images)
     with atomic_path(meta_path) as tmp, open(tmp, "wb") as f:

@@ -2,7 +2,9 @@
 
 * ``folder:PATH``: ``PATH/<class>/<image>`` (any format PIL reads), or ``PATH/{train,val,test}/<class>/...``
   when the data comes split (``train`` is needed; ``val``/``test`` are optional). Class names are the
-  folder names, sorted. Images are grey when every image is grey, else all are converted to RGB. Images of
+  folder names, sorted (folder and file names must be valid UTF-8). The data set is grey or colour as a
+  whole (the majority of its images); 16-bit grey is scaled to 8 bit, alpha composited onto black, and
+  what was converted is said in one note (:mod:`stnlab.data.images` states the rules). Images of
   another size than the most common one are resized to it (bilinear), with a note. Unreadable files are
   skipped and counted (``strict=True`` refuses them); an empty folder or a class without images is an error.
 * ``idx:PATH``: a folder with the standard IDX files ``*train-images*idx3*``, ``*train-labels*idx1*`` and
@@ -22,8 +24,8 @@ content, so a moved or touched copy reuses the cache and an edited file does not
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
-import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -34,23 +36,23 @@ from PIL import Image
 from torch import Tensor
 
 from stnlab.data.cache import load_arrays, save_arrays
+from stnlab.data.images import to_channels
 from stnlab.data.mnist import parse_idx, read_bytes
+from stnlab.data.npz import SPLIT_CODE, read_npz
 from stnlab.data.paths import cache_root, file_fingerprint
 from stnlab.data.plankton import BAD_IMAGE_ERRORS, split_indices
 from stnlab.data.protocols import ProtocolSource, resize_images
 from stnlab.data.spec import DataSpec, check_dataset, parse_dataset, with_protocol
 from stnlab.errors import StnlabError
 
-FORMAT = "v1"
+FORMAT = "v2"  # v2: the channel count of the whole data set, 16-bit and alpha rules
 SPLIT_SALT = "stnlab-split"
-SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 IDX_PATTERNS = {
     ("train", "images"): ("*train-images*idx3*",),
     ("train", "labels"): ("*train-labels*idx1*",),
     ("test", "images"): ("*t10k-images*idx3*", "*test-images*idx3*"),
     ("test", "labels"): ("*t10k-labels*idx1*", "*test-labels*idx1*"),
 }
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 _MEMO: dict[tuple, CustomArrays] = {}
 _MEMO_SIZE = 4
 
@@ -69,8 +71,22 @@ class CustomArrays(NamedTuple):
     digest: str
 
 
+def shown(path: Path | str) -> str:
+    """``path`` as printable text (a name that is not valid UTF-8 shows its bytes as ``\\xff``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _utf8(path: Path) -> Path:
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StnlabError(f"folder: the name of {shown(path)} is not valid UTF-8; rename it (class and "
+                          f"file names must be UTF-8 text)") from None
+    return path
+
+
 def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(_utf8(p) for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def folder_items(root: Path) -> list[tuple[str | None, str, Path]]:
@@ -85,7 +101,7 @@ def folder_items(root: Path) -> list[tuple[str | None, str, Path]]:
             raise StnlabError(f"folder: {base} holds no class folders; put each class's images in its own "
                               f"subfolder, {base}/<class>/<image>.png")
         for cdir in classes:
-            files = sorted(f for f in cdir.iterdir() if f.is_file() and not f.name.startswith("."))
+            files = sorted(_utf8(f) for f in cdir.iterdir() if f.is_file() and not f.name.startswith("."))
             if not files:
                 raise StnlabError(f"folder: class folder {cdir} holds no images; add images or remove it")
             items += [(split, cdir.name, f) for f in files]
@@ -180,14 +196,10 @@ def decode_folder(root: Path, image_size: int | None, strict: bool) -> tuple:
     if empty:
         raise StnlabError(f"folder: class(es) {', '.join(empty)} in {root} hold no readable image; "
                           f"add images or remove the folder(s)")
-    colour = any(im.mode not in GREY_MODES for _, _, im in decoded)
     index = {c: i for i, c in enumerate(classes)}
-    parts = []
-    for split, cls, im in decoded:
-        a = np.asarray(im.convert("RGB" if colour else "L"), dtype=np.uint8)
-        image = a.transpose(2, 0, 1) if colour else a[None]
-        parts.append((SPLIT_CODE[split] if split else -1, image[None], np.array([index[cls]])))
-    notes: list[str] = []
+    arrays, notes = to_channels([im for _, _, im in decoded], f"folder: {root}")
+    parts = [(SPLIT_CODE[split] if split else -1, image[None], np.array([index[cls]]))
+             for (split, cls, _), image in zip(decoded, arrays)]
     return (*_finish(parts, classes, f"folder: {root}", image_size, notes), skipped, notes)
 
 
@@ -209,56 +221,9 @@ def decode_idx(root: Path, image_size: int | None, strict: bool) -> tuple:
     return (*_finish(parts, None, f"idx: {root}", image_size, notes), [], notes)
 
 
-def _npz_images(z: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
-    x = z[key]
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        hint = " (it looks like N x H x W x C: store x.transpose(0, 3, 1, 2))" if x.ndim == 4 and \
-            x.shape[-1] in (1, 3) else ""
-        raise StnlabError(f"npz: {path}: {key} has shape {x.shape}; store N x H x W or N x C x H x W images "
-                          f"with C = 1 or 3{hint}")
-    if x.dtype == np.uint8:
-        return np.ascontiguousarray(x)
-    if np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise StnlabError(f"npz: {path}: float {key} must hold values in [0, 1] "
-                              f"(got {x.min():g} .. {x.max():g}); scale it, or store uint8 0..255")
-        return np.ascontiguousarray(np.round(x * 255).astype(np.uint8))
-    raise StnlabError(f"npz: {path}: {key} has dtype {x.dtype}; store uint8 (0..255) or float (0..1) images")
-
-
-def _npz_labels(z: np.lib.npyio.NpzFile, key: str, path: Path, n: int) -> np.ndarray:
-    y = z[key]
-    if not np.issubdtype(y.dtype, np.integer) or y.shape != (n,) or (n and y.min() < 0):
-        raise StnlabError(f"npz: {path}: {key} must be {n} integer labels >= 0 (one per image), got dtype "
-                          f"{y.dtype} and shape {y.shape}")
-    return y.astype(np.int64)
-
-
 def decode_npz(path: Path, image_size: int | None, strict: bool) -> tuple:
-    """Decode an ``npz:`` data set."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("x_train", "y_train") if k not in z.files]
-            if missing:
-                raise StnlabError(f"npz: {path} lacks {' and '.join(missing)} (has: "
-                                  f"{', '.join(z.files) or 'nothing'}); save it with "
-                                  f"numpy.savez(FILE, x_train=..., y_train=..., [x_test=..., y_test=...])")
-            parts = []
-            for split, code in SPLIT_CODE.items():
-                keys = (f"x_{split}", f"y_{split}")
-                if sum(k in z.files for k in keys) == 1:
-                    raise StnlabError(f"npz: {path} has only one of {keys[0]} and {keys[1]}; store both or neither")
-                if keys[0] in z.files:
-                    x = _npz_images(z, keys[0], path)
-                    parts.append((code, x, _npz_labels(z, keys[1], path, len(x))))
-            classes = [str(c) for c in z["classes"].tolist()] if "classes" in z.files else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        if isinstance(err, StnlabError):
-            raise
-        raise StnlabError(f"npz: {path} is not a readable .npz of plain arrays ({str(err)[:100]}); "
-                          f"save it with numpy.savez") from None
+    """Decode an ``npz:`` data set (:func:`stnlab.data.npz.read_npz`)."""
+    parts, classes = read_npz(path)
     top = max(int(y.max()) for _, _, y in parts if len(y)) if any(len(y) for _, _, y in parts) else -1
     if classes is not None and top >= len(classes):
         raise StnlabError(f"npz: {path}: label {top} has no name in classes ({len(classes)} names); "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from stnlab.data import mnist, plankton, svhn
 from stnlab.data.paths import atomic_path, cache_root, data_root
 from stnlab.errors import StnlabError
+from stnlab.io import clean_stale_parts
 
 DATASETS = ("mnist", "plankton", "svhn")
 
@@ -75,6 +77,7 @@ def _copy(src: Path, target: Path) -> Path:
     """Copy a file or folder to ``target`` through a temporary name; never over existing data."""
     if target.exists():
         raise StnlabError(f"{target} already exists; remove it first to import anew")
+    clean_stale_parts(target.parent)  # what a killed earlier import left
     with atomic_path(target) as tmp:
         if src.is_dir():
             shutil.copytree(src, tmp)
@@ -83,12 +86,34 @@ def _copy(src: Path, target: Path) -> Path:
     return target
 
 
+def check_links(src: Path) -> None:
+    """Refuse, before anything is read or copied, a link in the folder ``src`` that loops, dangles, points
+    to a folder (a link to a folder can loop) or leads out of ``src``: an import copies the files of the
+    source tree and never follows a link out of it."""
+    base = src.resolve()
+    for folder, dirs, files in os.walk(src):  # does not descend into links to folders
+        for link in (Path(folder) / n for n in (*dirs, *files) if (Path(folder) / n).is_symlink()):
+            try:
+                target = link.resolve(strict=True)
+            except (OSError, RuntimeError):  # a loop, or a link to nothing
+                raise StnlabError(f"{link} is a link that loops or points to nothing; remove it, then import "
+                                  f"again") from None
+            if not target.is_relative_to(base):
+                raise StnlabError(f"{link} links to {target}, outside {src}; an import never follows a link out "
+                                  f"of the source folder: copy the file in (cp -L) or remove the link") from None
+            if target.is_dir():
+                raise StnlabError(f"{link} is a link to a folder, which an import does not follow (it can "
+                                  f"loop); put the folder itself there or remove the link")
+
+
 def import_data(name: str, path: str | Path, root: str | Path | None = None) -> list[Path]:
     """Validate local files of data set ``name`` at ``path`` and copy them into the data root."""
     _check_name(name)
     path = Path(path).expanduser()
     if not path.exists():
         raise StnlabError(f"{path} does not exist; pass the file or folder that holds the {name} data")
+    if path.is_dir():
+        check_links(path)
     if name == "mnist":
         return mnist.import_mnist(path, root)
     if name == "plankton":

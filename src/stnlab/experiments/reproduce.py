@@ -25,7 +25,7 @@ from stnlab.train.distributed import cpu_count
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 # config keys that do not change what a run computes (where and how fast it ran): a kept run may differ in them
 HOST_KEYS = frozenset({"threads", "device", "prefetch", "eval_batch_size", "guard_every", "ckpt_every",
-                       "st_warn_after", "st_grid_every"})
+                       "st_warn_after", "st_grid_every", "chance_stop"})
 
 
 def budget_key(budget: str, sets: Mapping[str, Any] = ()) -> str:
@@ -63,7 +63,8 @@ def select_cells(table: PaperTable, only: Iterable[str] = ()) -> list[Cell]:
 
 
 def read_result(folder: Path) -> dict[str, Any] | None:
-    """The ``eval.json`` of a run folder on the test split, or None if there is none yet."""
+    """The ``eval.json`` of a run folder on the test split, or None if there is none yet (or only one of an
+    unfinished run, ``final`` False)."""
     path = folder / "eval.json"
     if not path.is_file():
         return None
@@ -73,7 +74,7 @@ def read_result(folder: Path) -> dict[str, Any] | None:
         raise StnlabError(f"{path} is unreadable ({err}); delete it and run `stnlab eval {folder}`") from None
     if not isinstance(result, dict) or "error" not in result:
         raise StnlabError(f"{path} is not an eval result; delete it and run `stnlab eval {folder}`")
-    return result if result.get("split") == "test" else None
+    return result if result.get("split") == "test" and result.get("final", True) else None
 
 
 def check_same_recipe(folder: Path, cfg: RunConfig) -> None:

@@ -13,7 +13,9 @@ blocks nothing), so a second one cannot write the same checkpoints and metrics a
 
 from __future__ import annotations
 
+import io as bytes_io
 import os
+import pickle
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ import torch
 
 from stnlab import io
 from stnlab.errors import StnlabError
+from stnlab.train.interrupt import resume_command
 
 try:
     import fcntl
@@ -31,13 +34,17 @@ except ImportError:  # Windows: no run-folder lock
     fcntl = None  # type: ignore[assignment]
 
 FORMAT = "stnlab-checkpoint-v1"
-RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb")  # and st_grid_epoch*.png
+# and st_grid_epoch*.png
+RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "eval.json", "tb", "recipe_changes.json")
 LOCK_FILE = ".lock"  # held by the process training the folder (its pid inside); removed when it is done
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` ``state`` (tagged with the format) to ``path`` atomically."""
-    io.atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+    """``torch.save`` ``state`` (tagged with the format) to ``path`` atomically. Serialised in memory first, so
+    a failed write (a full disk) is a plain ``OSError`` with its errno, and the old file stays intact."""
+    buffer = bytes_io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    io.write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -47,6 +54,10 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, foreign file: all user-facing
+        if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in str(err):
+            raise StnlabError(f"checkpoint {path} holds code or objects that are not allowed in a checkpoint (only "
+                              f"tensors and plain data are); it was not loaded: use a checkpoint written by "
+                              f"stnlab train") from None
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         raise StnlabError(f"checkpoint {path} is truncated or corrupt ({reason}); delete it and resume from "
                           f"another checkpoint or retrain") from None
@@ -104,8 +115,8 @@ def prepare_run_folder(out: Path, *, force: bool, resume: bool) -> None:
     io.check_creatable(out, "--out")
     if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()):
         if not force:
-            raise StnlabError(f"run folder {out} already exists; pass --resume to continue it or --force to "
-                              f"overwrite it (or pick another --out)")
+            raise StnlabError(f"run folder {out} already exists; continue it with: {resume_command(out)} (or add "
+                              f"--force to this command to overwrite it, or pick another --out)")
         if not is_run_folder(out):
             raise StnlabError(f"{out} is not empty and not a run folder; --force only overwrites run folders, "
                               f"pick another --out")
@@ -125,9 +136,15 @@ def run_folder_lock(out: Path, enabled: bool = True) -> Iterator[None]:
         yield
         return
     created = [d for d in (out, *out.parents) if not d.exists()]  # deepest first
-    out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_FILE
-    with open(path, "a+") as f:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")  # noqa: SIM115 (closed by the with below)
+    except OSError as err:
+        raise StnlabError(f"cannot write in run folder {out} ({err.strerror or err}); to resume it, copy it to a "
+                          f"writable place and resume the copy: cp -r {out} COPY && stnlab train --resume --out "
+                          f"COPY") from None
+    with f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             if os.fstat(f.fileno()).st_ino != os.stat(path).st_ino:  # its holder removed it as we opened it
@@ -168,13 +185,7 @@ def lock_holder(out: Path) -> int | None:
         held = any(len(f) > 5 and f[1] == "FLOCK" and f[4] == str(pid) and f[5].rsplit(":", 1)[-1] == str(inode)
                    for f in rows)
         return pid if held else None
-    try:
-        os.kill(pid, 0)  # signal 0: is it there?
-    except PermissionError:  # alive, another user's
-        return pid
-    except OSError:
-        return None
-    return pid
+    return pid if io.pid_alive(pid) else None
 
 
 def clear_run_folder(out: Path) -> None:

@@ -20,12 +20,15 @@ from typing import Any
 
 from stnlab.data.spec import BUILTIN, check_dataset
 from stnlab.errors import StnlabError
+from stnlab.geometry import FAMILIES
 from stnlab.io import parse_json
+from stnlab.models.locnets import LOC_BODIES
 from stnlab.train.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+PADDING_MODES = ("zeros", "border", "reflection")  # grid_sample's
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class RunConfig:
     amplitude ``min(1, e / N)``: epoch 0 untransformed; validation and test stay at the full protocol).
     ``lr_warmup`` > 0 ramps the learning rate linearly from ``lr / steps`` to the schedule's value over that
     many epochs (counted in steps, so a fraction of an epoch works); the schedule itself is unchanged.
+    ``chance_stop`` > 0 stops the run (exit 2) when that many validations in a row sit at chance (a
+    collapsed run, e.g. a far too large ``lr``); 0 trains on regardless (``stnlab train --no-chance-stop``).
     """
 
     model: str
@@ -100,6 +105,7 @@ class RunConfig:
     st_identity_weight: float = 0.0
     st_log_scale_bound: float = 0.0
     st_grid_every: int = 5
+    chance_stop: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -187,9 +193,10 @@ def _check(cfg: RunConfig) -> None:
 
     check_dataset(cfg.dataset, cfg.protocol or "none", cfg.image_size)
     for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("device", DEVICES),
-                         ("precision", PRECISIONS)):
+                         ("precision", PRECISIONS), ("padding_mode", PADDING_MODES), ("family", tuple(FAMILIES)),
+                         ("loc_net", (None, *LOC_BODIES))):
         if getattr(cfg, key) not in choices:
-            raise bad(key, f"valid: {', '.join(choices)}")
+            raise bad(key, f"valid: {', '.join(str(c) for c in choices if c is not None)} (--set {key}=...)")
     positive = ("lr", "batch_size", "epochs", "eval_batch_size", "theta_bound", "lr_decay", "guard_every",
                 "st_warn_after")
     for key in positive:
@@ -198,7 +205,7 @@ def _check(cfg: RunConfig) -> None:
             raise bad(key, "must be a positive number")
     for key in ("momentum", "weight_decay", "grad_clip", "loc_grad_clip", "val_every", "ckpt_every", "threads",
                 "loc_lr_multiplier", "seed", "data_seed", "val_samples", "prefetch", "st_identity_weight",
-                "st_log_scale_bound", "st_grid_every", "transform_warmup", "lr_warmup"):
+                "st_log_scale_bound", "st_grid_every", "transform_warmup", "lr_warmup", "chance_stop"):
         value = getattr(cfg, key)
         if not (value >= 0 and math.isfinite(value)):
             raise bad(key, "must be >= 0")
@@ -271,13 +278,16 @@ def _read_flat_yaml(path: Path, text: str) -> dict[str, Any]:
     return out
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a ``.json``, ``.yaml`` or ``.yml`` file holding a flat mapping of config keys."""
+def read_config_file(path: str | Path, fix: str = "check the path") -> dict[str, Any]:
+    """Read a ``.json``, ``.yaml`` or ``.yml`` file holding a flat mapping of config keys; ``fix`` ends the
+    one-line error of a file that cannot be read or is not UTF-8 text."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise StnlabError(f"cannot read config file {path} ({err.strerror}); check the path") from None
+        raise StnlabError(f"cannot read config file {path} ({err.strerror or err}); {fix}") from None
+    except UnicodeDecodeError as err:
+        raise StnlabError(f"config file {path} is not UTF-8 text (byte {err.start}: a binary file?); {fix}") from None
     if path.suffix == ".json":
         data = parse_json(text, f"config file {path}")  # a key given twice is refused
     elif path.suffix in (".yaml", ".yml"):
@@ -296,7 +306,8 @@ def load_config_json(path: Path) -> RunConfig:
     """The :class:`RunConfig` saved in a run folder's ``config.json``."""
     if not path.is_file():
         raise StnlabError(f"{path} not found; is {path.parent} a run folder made by 'stnlab train'?")
-    return build_config(read_config_file(path))
+    fix = f"restore it, or retrain into another folder (is {path.parent} a run folder?)"
+    return build_config(read_config_file(path, fix))
 
 
 __all__ = [

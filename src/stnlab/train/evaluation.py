@@ -20,7 +20,9 @@ from torch import Tensor, nn
 
 from stnlab.data import make_source
 from stnlab.data.spec import test_passes
-from stnlab.io import write_json
+from stnlab.errors import StnlabError
+from stnlab.io import read_json, write_json
+from stnlab.train.checkpoint import load_checkpoint, lock_holder
 from stnlab.train.distributed import Dist, all_sum, setup, teardown
 from stnlab.train.precision import autocast
 from stnlab.train.run import load_run_state
@@ -146,11 +148,38 @@ def evaluate(model: nn.Module, source: Any, *, passes: int = 1, batch_size: int 
     }
 
 
+def run_progress(run_dir: Path, last: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Where the run stands: ``run_step`` (of ``last.pt``), ``run_total`` (its planned steps; None for a
+    checkpoint older than that record), ``training`` (a process trains it now) and ``final`` (finished and not
+    training: an evaluation of it is the run's result)."""
+    if last is None:
+        last = load_checkpoint(run_dir / "last.pt") if (run_dir / "last.pt").is_file() else {}
+    step, total = last.get("step"), last.get("total")
+    training = lock_holder(run_dir) is not None
+    done = step is None or total is None or step >= total  # without last.pt or its total: as far as known
+    return {"run_step": step, "run_total": total, "training": training, "final": done and not training}
+
+
+def _check_overwrite(path: Path, progress: dict[str, Any]) -> None:
+    """Refuse to replace the evaluation of a finished run (``final``; an old eval.json without the key counts
+    as one) by that of an unfinished one."""
+    if progress["final"] or not path.is_file():
+        return
+    old = read_json(path)
+    if isinstance(old, dict) and old.get("final", True):
+        state = "is training" if progress["training"] else "is stopped"
+        raise StnlabError(f"{path} holds the evaluation of the finished run (step {old.get('step')}); the run "
+                          f"{state} at step {progress['run_step']} of {progress['run_total']}, so this one would be "
+                          f"intermediate: wait for the run to finish, or move {path.name} away to keep both")
+
+
 def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best", passes: int | None = None,
                  batch_size: int | None = None, root: str | Path | None = None,
                  cache_dir: str | Path | None = None, write: bool = True, max_samples: int = 0,
                  device: str = "auto") -> dict[str, Any]:
-    """Evaluate a run folder's checkpoint on ``split``; write ``eval.json`` there (atomically) and return it.
+    """Evaluate a run folder's checkpoint on ``split``; write ``eval.json`` there (atomically) and return it,
+    with where the run stands (:func:`run_progress`: ``final`` False for a run still training or stopped early;
+    an ``eval.json`` of the finished run is never replaced by such an intermediate one).
 
     ``which``: ``best``, ``last`` or a checkpoint path; ``passes`` defaults to :func:`default_passes`;
     ``max_samples`` > 0 evaluates only the first that many samples of the split. ``device``: ``auto``
@@ -159,6 +188,9 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
     """
     run_dir = Path(run_dir)
     model, cfg, state = load_run_state(run_dir, which=which)
+    progress = run_progress(run_dir, state if which == "last" else None)
+    if write:
+        _check_overwrite(run_dir / "eval.json", progress)
     d = setup(device, cfg.threads)
     try:
         model.to(d.device)
@@ -173,10 +205,10 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
     finally:
         teardown(d)
     out = {"run": str(run_dir), "model": cfg.model, "dataset": cfg.dataset, "checkpoint": which,
-           "step": state["step"], "split": split, **result}
+           "step": state["step"], "split": split, **progress, **result}
     if write and d.is_main:
         write_json(run_dir / "eval.json", out)
     return out
 
 
-__all__ = ["class_of", "compute_loss", "default_passes", "evaluate", "evaluate_run"]
+__all__ = ["class_of", "compute_loss", "default_passes", "evaluate", "evaluate_run", "run_progress"]

@@ -10,6 +10,8 @@ bit-exactly with ``start_batch``.
 from __future__ import annotations
 
 import os
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,69 +25,109 @@ from stnlab.errors import StnlabError
 from stnlab.train import checkpoint as ckpt
 from stnlab.train import distributed as D
 from stnlab.train.config import RunConfig, load_config_json
+from stnlab.train.interrupt import StopSignals, disk_full, interrupted
 from stnlab.train.metrics import MetricsLog, require_tensorboard
 from stnlab.train.prefetch import prefetch
 from stnlab.train.recorder import Progress, Recorder, TrainingDiverged, TrainJob
 from stnlab.train.run import build_model
 from stnlab.train.step import Guard, StepSetup, lr_at, make_optimizer, set_lr, train_step
 
-RESUME_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip", "loc_grad_clip",
-               "theta_bound", "val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device",
-               "prefetch", "guard_every", "st_warn_after", "st_grid_every")
+# what resuming may change: freely how and where it runs; with force_recipe also the recipe (recorded)
+HOST_RESUME_KEYS = ("val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device", "prefetch",
+                    "guard_every", "st_warn_after", "st_grid_every", "chance_stop")
+RECIPE_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip", "loc_grad_clip",
+               "theta_bound")
+RESUME_KEYS = HOST_RESUME_KEYS + RECIPE_KEYS
+RECIPE_LOG = "recipe_changes.json"
 
 
-def _merge_resume(saved: RunConfig, cfg: RunConfig | None) -> RunConfig:
-    """The config to resume with: the saved one, plus the changes in ``cfg`` that resuming allows."""
+def _merge_resume(saved: RunConfig, cfg: RunConfig | None, force_recipe: bool) -> tuple[RunConfig, dict[str, Any]]:
+    """The config to resume with (the saved one, plus the changes in ``cfg`` that resuming allows) and the
+    recipe changes among them (``{key: [old, new]}``), which need ``force_recipe``."""
     if cfg is None:
-        return saved
-    changed = {k: v for k, v in cfg.to_dict().items() if v != saved.to_dict()[k]}
+        return saved, {}
+    old = saved.to_dict()
+    changed = {k: v for k, v in cfg.to_dict().items() if v != old[k]}
     fixed = sorted(set(changed) - set(RESUME_KEYS))
     if fixed:
         raise StnlabError(f"cannot change {', '.join(fixed)} when resuming (the run was made with "
-                          f"{', '.join(f'{k}={saved.to_dict()[k]!r}' for k in fixed)}); start a new run instead")
-    return saved.replace(**changed)
+                          f"{', '.join(f'{k}={old[k]!r}' for k in fixed)}); start a new run instead")
+    recipe = {k: [old[k], changed[k]] for k in RECIPE_KEYS if k in changed}
+    if recipe and not force_recipe:
+        raise StnlabError(f"resuming would change the recipe of the run ({_changes(recipe)}); "
+                          f"resume without these --set/flags, or add --force-recipe to change them (recorded in "
+                          f"{RECIPE_LOG} of the run folder)")
+    return saved.replace(**changed), recipe
+
+
+def _record_recipe_change(out: Path, step: int, recipe: dict[str, Any]) -> None:
+    """Append the recipe change of a forced resume at ``step`` to the run folder's :data:`RECIPE_LOG`."""
+    path = out / RECIPE_LOG
+    log = io.read_json(path) if path.is_file() else []
+    io.write_json(path, [*log, {"step": step, "changed": recipe, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}])
+    warnings.warn(f"{out}: the recipe changed at step {step} ({_changes(recipe)}); recorded in {path}", stacklevel=3)
+
+
+def _changes(recipe: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in recipe.items())
 
 
 def train(cfg: RunConfig | None, out_dir: str | Path, *, force: bool = False, resume: bool = False,
           tensorboard: bool = False, progress: bool = True, root: str | Path | None = None,
-          cache_dir: str | Path | None = None) -> dict[str, Any]:
+          cache_dir: str | Path | None = None, force_recipe: bool = False) -> dict[str, Any]:
     """Train ``cfg`` into the run folder ``out_dir``; return the last metrics record.
 
     ``resume``: continue ``out_dir`` from its ``last.pt`` (``cfg`` may be None, or change only
-    :data:`RESUME_KEYS`). ``force``: overwrite an existing run folder. Works unchanged under torchrun
-    (one data shard per rank; only rank 0 writes).
+    :data:`HOST_RESUME_KEYS`, and with ``force_recipe`` also :data:`RECIPE_KEYS`, recorded in the run folder's
+    :data:`RECIPE_LOG`). ``force``: overwrite an existing run folder. Ctrl-C or SIGTERM finishes the step,
+    writes ``last.pt`` and raises :class:`~stnlab.errors.Interrupted` (:mod:`stnlab.train.interrupt`).
+    Works unchanged under torchrun (one data shard per rank; only rank 0 writes).
     """
     out = Path(out_dir)
     if tensorboard:
         require_tensorboard()  # fail before anything is written
     ckpt.prepare_run_folder(out, force=force, resume=resume)
-    with ckpt.run_folder_lock(out, enabled=os.environ.get("RANK", "0") == "0"):  # rank 0 locks for all ranks
+    main = os.environ.get("RANK", "0") == "0"
+    with ckpt.run_folder_lock(out, enabled=main), StopSignals(enabled="WORLD_SIZE" not in os.environ) as stop:
+        stale = io.clean_stale_parts(out) if main else []  # temporary files of a killed write
+        if stale:
+            warnings.warn(f"{out}: removed {len(stale)} temporary file(s) left by an interrupted write "
+                          f"({', '.join(p.name for p in stale[:3])})", stacklevel=2)
         return _train(cfg, out, force=force, resume=resume, tensorboard=tensorboard, progress=progress, root=root,
-                      cache_dir=cache_dir)
+                      cache_dir=cache_dir, force_recipe=force_recipe, stop=stop)
 
 
 def _train(cfg: RunConfig | None, out: Path, *, force: bool, resume: bool, tensorboard: bool, progress: bool,
-           root: str | Path | None, cache_dir: str | Path | None) -> dict[str, Any]:
+           root: str | Path | None, cache_dir: str | Path | None, force_recipe: bool,
+           stop: StopSignals) -> dict[str, Any]:
     """:func:`train` once the run folder is checked and locked."""
-    state = None
+    state, recipe = None, {}
     if resume:
-        cfg = _merge_resume(load_config_json(out / "config.json"), cfg)
+        cfg, recipe = _merge_resume(load_config_json(out / "config.json"), cfg, force_recipe)
         state = ckpt.load_checkpoint(out / "last.pt")
         ckpt.check_model_matches(state, out / "last.pt", cfg.model, cfg.dataset)
     if cfg is None:
         raise StnlabError("no run config given; pass a RunConfig (or resume=True with an existing run folder)")
     model = build_model(cfg)  # validates the model name before anything is written
     d = D.setup(cfg.device, cfg.threads)
+    rec: Recorder | None = None
     try:
         job = _make_job(cfg, model, out, d, root, cache_dir)
         _prepare_folder(job, fresh=state is None, force=force)
         start = _restore(job, state) if state is not None else Progress()
+        if recipe and d.is_main:
+            _record_recipe_change(out, start.step, recipe)
         log = MetricsLog(out / "metrics.jsonl" if d.is_main else None, start.history,
                          out / "tb" if tensorboard and d.is_main else None)
+        rec = Recorder(job, log, Guard(cfg.theta_bound, d.device), start)
         try:
-            return _loop(job, Recorder(job, log, Guard(cfg.theta_bound, d.device), start), start.step, progress)
+            return _loop(job, rec, start.step, progress, stop)
         finally:
             log.close()
+    except OSError as err:  # a full disk anywhere in the run folder (config.json, metrics, a checkpoint, a figure)
+        if err.errno not in io.DISK_FULL:
+            raise
+        raise disk_full(out, rec.saved_step if rec else state["step"] if state else None, err) from None
     finally:
         D.teardown(d)
 
@@ -143,8 +185,9 @@ def _is_record_step(cfg: RunConfig, step: int, nb: int, total: int) -> bool:
     return step % nb == 0 or step == total or bool(cfg.val_every and step % cfg.val_every == 0)
 
 
-def _loop(job: TrainJob, rec: Recorder, step: int, progress: bool) -> dict[str, Any]:
-    """Train from ``step`` to ``job.total``; return the last metrics record."""
+def _loop(job: TrainJob, rec: Recorder, step: int, progress: bool, stop: StopSignals) -> dict[str, Any]:
+    """Train from ``step`` to ``job.total``; return the last metrics record. Stops after the step in progress
+    (``last.pt`` written) when ``stop`` has caught a signal."""
     cfg, d, nb = job.cfg, job.d, job.steps_per_epoch
     net = job.model
     if d.enabled:
@@ -180,6 +223,10 @@ def _loop(job: TrainJob, rec: Recorder, step: int, progress: bool) -> dict[str, 
                     rec.save("last.pt", step)
                 elif step % cfg.guard_every == 0:
                     rec.check(step)
+                if stop.signum is not None and step < job.total:
+                    if rec.saved_step != step:
+                        rec.save("last.pt", step)
+                    raise interrupted(stop.signum, job.out, step, job.total)
                 if step >= job.total:
                     break
             bar.close()
@@ -188,4 +235,4 @@ def _loop(job: TrainJob, rec: Recorder, step: int, progress: bool) -> dict[str, 
     return last
 
 
-__all__ = ["RESUME_KEYS", "TrainingDiverged", "lr_at", "make_optimizer", "train"]
+__all__ = ["HOST_RESUME_KEYS", "RECIPE_KEYS", "RESUME_KEYS", "TrainingDiverged", "lr_at", "make_optimizer", "train"]

@@ -23,6 +23,7 @@ from stnlab.train import distributed as D
 from stnlab.train import evaluation as E
 from stnlab.train.config import RunConfig
 from stnlab.train.diagnostics import STCollector, st_geometries, st_places, st_warnings
+from stnlab.train.interrupt import resume_command
 from stnlab.train.metrics import MetricsLog
 from stnlab.train.st_grid import st_grid_figure, write_st_grid
 from stnlab.train.step import Divergence, Guard, StepResult, lr_at
@@ -30,6 +31,10 @@ from stnlab.train.step import Divergence, Guard, StepResult, lr_at
 
 class TrainingDiverged(StnlabError):
     """The loss or a loc-net output left the safe range; the run stopped (last checkpoint kept)."""
+
+
+class TrainingAtChance(StnlabError):
+    """The validation error sat at chance for ``chance_stop`` validations in a row; the run stopped."""
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Recorder:
         self.seen = int(progress.running[2])
         self.t0 = time.perf_counter()
         self.interval = (progress.step, self.t0)  # img/s counts training time only
+        self.saved_step: int | None = progress.step or None  # the step of last.pt (a resumed run starts at it)
 
     def add(self, result: StepResult, count: int) -> None:
         """Add one step's loss and error count (on the device; no host read)."""
@@ -95,9 +101,11 @@ class Recorder:
             ckpt.save_checkpoint(j.out / name, {
                 "model_name": j.cfg.model, "dataset": j.cfg.dataset, "config": j.cfg.to_dict(),
                 "model": j.model.state_dict(), "optimizer": j.optimizer.state_dict(), "step": step,
-                "rng": rngs, "running": runs, "history": self.log.history, "best": self.best,
+                "rng": rngs, "running": runs, "history": self.log.history, "best": self.best, "total": j.total,
                 "wall_time": self.wall0 + time.perf_counter() - self.t0,
             })
+        if name == "last.pt":
+            self.saved_step = step
 
     def record(self, step: int) -> dict[str, Any]:
         """Validate, append a metrics record (with the ST statistics), checkpoint; return the record."""
@@ -128,6 +136,7 @@ class Recorder:
             self.save("best.pt", step)
         self.save("last.pt", step)
         self.interval = (step, time.perf_counter())
+        at_chance(j, self.log.history)
         return rec
 
     def _grid_due(self, step: int) -> bool:
@@ -146,13 +155,39 @@ class Recorder:
             write_st_grid(fig, j.out / f"st_grid_epoch{math.ceil(step / j.steps_per_epoch):03d}.png")
 
 
+def chance_error(source: Any) -> float:
+    """The error of guessing: ``1 - 1/K`` for K classes (``1 - K**-heads`` for a sequence of ``heads`` labels)."""
+    heads = math.prod(getattr(source, "label_shape", ()) or (1,))
+    return 1.0 - source.num_classes ** -heads
+
+
+def at_chance(job: TrainJob, history: list[dict[str, Any]]) -> None:
+    """Raise :class:`TrainingAtChance` when the last ``chance_stop`` validations all sit at chance (an error of
+    at least 95 % of :func:`chance_error`); ``chance_stop`` 0 never does."""
+    cfg, n = job.cfg, job.cfg.chance_stop
+    chance, recent = chance_error(job.val_src), history[-n:] if n > 0 else []
+    if len(recent) < max(n, 1) or any(r["val_error"] < 0.95 * chance for r in recent):
+        return
+    errors = [r["val_error"] for r in recent]
+    raise TrainingAtChance(
+        f"training sits at chance: validation error {min(errors):.3f}-{max(errors):.3f} at the last {n} "
+        f"validations (steps {recent[0]['step']}-{recent[-1]['step']}; chance {chance:.3f}); stopped, "
+        f"{job.out / 'last.pt'} kept; start again with a lower learning rate (lr={cfg.lr:g} now): the same command "
+        f"with --set lr={cfg.lr / 10:g} --force, or train on regardless: {resume_command(job.out)} --no-chance-stop")
+
+
 def diverged(cfg: RunConfig, out: Path, found: Divergence) -> TrainingDiverged:
     """The :class:`TrainingDiverged` naming the step, the cause, the kept checkpoint and the fix."""
     keep = f"{out / 'last.pt'} (the last good checkpoint) is kept" if (out / "last.pt").exists() else \
         "no checkpoint was written yet"
-    return TrainingDiverged(f"training diverged at step {found.step} ({found.what}); {keep}; lower the loc-net "
-                            f"learning rate, e.g. --set loc_lr_multiplier={cfg.loc_lr_multiplier * 0.1:g} "
-                            f"(or lr), then --resume or --force")
+    lower = f"--set lr={cfg.lr * 0.1:g}" if cfg.model == "CNN" else \
+        f"--set loc_lr_multiplier={cfg.loc_lr_multiplier * 0.1:g}"
+    go_on = (f"{resume_command(out)} --force-recipe {lower}" if (out / "last.pt").exists() else
+             f"the same command with {lower} --force")
+    rate = "learning rate" if cfg.model == "CNN" else "loc-net learning rate (or lr)"
+    return TrainingDiverged(f"training diverged at step {found.step} ({found.what}); {keep}; lower the {rate} "
+                            f"and go on: {go_on}")
 
 
-__all__ = ["Progress", "Recorder", "TrainJob", "TrainingDiverged", "diverged"]
+__all__ = ["Progress", "Recorder", "TrainJob", "TrainingAtChance", "TrainingDiverged", "at_chance", "chance_error",
+           "diverged"]
