@@ -12,7 +12,12 @@ step (forward + backward + SGD, on batches rendered beforehand, channels_last) a
 * ``flop_per_img``: forward + backward FLOPs of one training image (``torch.utils.flop_counter``);
 * ``peak_gflops``: a 2048 x 2048 matmul in the same precision, measured in the same run (the roofline);
 * ``roofline_share``: ``img_per_s * flop_per_img / peak``; ``stn_over_cnn``: img/s over the CNN's;
-* ``warmup_s``: seconds of the untimed first round (with ``--compile``: mostly the compilation).
+* ``warmup_s``: seconds of the untimed first round (with ``--compile``: mostly the compilation);
+* ``data_share``: the time to render the step's training batch (``BatchSource.render``: the data set's
+  transforms or augmentation, on the same threads) as a share of render + step, i.e. what the data would cost a
+  step if it were rendered inline (``stnlab train`` renders inline unless ``prefetch`` > 0).
+
+``--family`` sets the STs' transform family (``rotation`` for the plankton ``long`` budget).
 
 ``--json`` prints one JSON object per row instead of the markdown table. ``--compile`` adds rows for
 ``torch.compile`` (inductor) of the same step. A busy machine gives lower, noisier numbers.
@@ -26,6 +31,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,11 +71,11 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=DTYPES[precision])
 
 
-def make_step(name: str, dataset: str, precision: str, device: torch.device,
-              compiled: bool) -> tuple[Callable[[torch.Tensor, torch.Tensor], None], torch.nn.Module]:
+def make_step(name: str, dataset: str, precision: str, device: torch.device, compiled: bool,
+              family: str = "affine") -> tuple[Callable[[torch.Tensor, torch.Tensor], None], torch.nn.Module]:
     """A training step of a fresh model (SGD, momentum 0.9) and the model."""
     torch.manual_seed(0)
-    model = create_model(name, dataset).to(device, memory_format=torch.channels_last).train()
+    model = create_model(name, dataset, family=family).to(device, memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -117,18 +123,32 @@ def time_models(steps: dict[str, Callable], batches: list, device: torch.device,
     return {name: statistics.median(v) for name, v in samples.items()}, warmup
 
 
+def render_seconds(source: Any, batch_size: int, batches: int, device: torch.device) -> float:
+    """Median seconds to render one training batch (the data set's transforms), after one untimed batch."""
+    times = []
+    for i in range(batches + 1):
+        index = torch.arange(i * batch_size, (i + 1) * batch_size) % source.num_samples
+        sync(device)
+        t0 = time.perf_counter()
+        source.render(index, 1)
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
+
+
 def bench_dataset(dataset: str, args: argparse.Namespace, device: torch.device,
                   peaks: dict[str, float]) -> list[dict]:
     """Every row of one data set: models x precisions (x compiled)."""
-    source = make_source(dataset, "train", download=False)
+    source = make_source(dataset, "train", download=False).to(device)
     batches = [(b.images.to(device).contiguous(memory_format=torch.channels_last), b.labels.to(device))
                for _, b in zip(range(args.steps), source.batches(args.batch_size))]
+    render_s = render_seconds(source, args.batch_size, args.steps, device)
     rows = []
     for precision in args.precisions:
         for compiled in (False, True) if args.compile else (False,):
             steps, flops = {}, {}
             for name in args.models:
-                steps[name], model = make_step(name, dataset, precision, device, compiled)
+                steps[name], model = make_step(name, dataset, precision, device, compiled, args.family)
                 flops[name] = flops_per_image(model, *batches[0])
             speed, warmup = time_models(steps, batches, device, args.repeats)
             for name in args.models:
@@ -139,6 +159,7 @@ def bench_dataset(dataset: str, args: argparse.Namespace, device: torch.device,
                     "roofline_share": round(speed[name] * flops[name] / 1e9 / peaks[precision], 3),
                     "stn_over_cnn": round(speed[name] / speed["CNN"], 3) if "CNN" in speed else None,
                     "warmup_s": round(warmup[name], 1),
+                    "data_share": round(render_s / (render_s + args.batch_size / speed[name]), 3),
                 })
     return rows
 
@@ -155,6 +176,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (inductor) steps")
+    parser.add_argument("--family", default="affine", help="the STs' transform family (plankton long: rotation)")
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     args = parser.parse_args()
     if args.threads:
@@ -169,11 +191,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"{args.steps} steps x median of {args.repeats}; matmul peak GFLOP/s: "
           + ", ".join(f"{p} {v:.0f}" for p, v in peaks.items()) + "\n")
-    print("| data set | precision | compiled | model | img/s | MFLOP/img | roofline share | / CNN |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| data set | precision | compiled | model | img/s | MFLOP/img | roofline share | / CNN | data share |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['dataset']} | {r['precision']} | {r['compiled']} | {r['model']} | {r['img_per_s']:.0f} | "
-              f"{r['flop_per_img'] / 1e6:.1f} | {r['roofline_share']:.2f} | {r['stn_over_cnn']:.2f} |")
+              f"{r['flop_per_img'] / 1e6:.1f} | {r['roofline_share']:.2f} | {r['stn_over_cnn']:.2f} | "
+              f"{r['data_share']:.3f} |")
 
 
 if __name__ == "__main__":
