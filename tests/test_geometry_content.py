@@ -1,12 +1,17 @@
 """Content parameters <-> sampling matrices: equal to the formulas the data protocols used before, exact
-round trip, and the on-screen meaning of each parameter checked on pixels."""
+round trip, the on-screen meaning of each parameter checked on pixels, and no tensor made on another device or
+in another dtype than the input's."""
 
 import math
 
 import pytest
 import torch
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from stnlab import geometry as g
+from stnlab.geometry import content_from_out_to_in
+from stnlab.nn.layers import LayerGeometry
 
 
 def _params(n: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -70,3 +75,32 @@ def test_parameters_mean_what_they_say_on_screen():
     odd[..., 5, 8] = 1.0  # 1 px up, 2 px right of the centre pixel (6, 6): 2 px up, 4 px right when magnified 2x
     grown = g.warp(odd, g.out_to_in_from_content(13, scale=2.0))
     assert float(grown[0, 0, 4, 10]) == pytest.approx(1.0, abs=1e-6) and float(grown.sum()) == pytest.approx(4.0)
+
+
+class _Devices(TorchDispatchMode):
+    """Records the device and dtype of every tensor an op receives or returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, torch.dtype]] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in pytree.tree_leaves((args, kwargs, out)):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.seen.add((t.device.type, t.dtype))
+        return out
+
+
+@pytest.mark.parametrize("device,dtype", [("meta", torch.float32), ("cpu", torch.float64)])
+def test_matrices_are_made_on_the_device_and_in_the_dtype_of_the_input(device, dtype):
+    m = torch.eye(3, device=device, dtype=dtype).expand(4, 3, 3)
+    geo = LayerGeometry(1, 10, 64, 2.0, 0.7, 0.1)
+    with _Devices() as mode:
+        content = content_from_out_to_in(m, 28, centre=(3.0, 5.0))  # about a centre: two helper matrices
+        on_layer = geo.conjugate(m)
+    assert mode.seen == {(device, dtype)}  # no CPU float32 tensor made on the side
+    assert content["angle"].device.type == device and content["angle"].dtype == dtype
+    assert on_layer.device.type == device and on_layer.dtype == dtype
+    assert geo.to_input(device=device, dtype=dtype).dtype == dtype
+    assert geo.to_input().dtype == torch.float32 and geo.to_input().device.type == "cpu"

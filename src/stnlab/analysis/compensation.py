@@ -135,7 +135,7 @@ def transformed_predictions(
     geo = layer_geometries(stages_of(model), images.shape[1:])[depths[st_index]]
     device = next(model.parameters()).device
     a_h_out_to_in = tf.matrix(images.shape[-1]).to(device)
-    layer_to_input = geo.to_input().to(device)
+    layer_to_input = geo.to_input(device=device)
     xs, mats, logits = [], [], []
     with torch.no_grad(), eval_mode(model):
         for chunk in images.split(batch_size):

@@ -86,8 +86,9 @@ def content_from_out_to_in(
     in_to_out = invert(out_to_in)
     cx, cy = _centre_normalized(size, centre)
     if cx != 0.0 or cy != 0.0:  # the map about the centre: T(-centre) in_to_out T(centre)
-        shift = torch.tensor([[1.0, 0.0, cx], [0.0, 1.0, cy], [0.0, 0.0, 1.0]], dtype=in_to_out.dtype)
-        back = torch.tensor([[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]], dtype=in_to_out.dtype)
+        like = {"dtype": in_to_out.dtype, "device": in_to_out.device}  # where the matrices are
+        shift = torch.tensor([[1.0, 0.0, cx], [0.0, 1.0, cy], [0.0, 0.0, 1.0]], **like)
+        back = torch.tensor([[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]], **like)
         in_to_out = back @ in_to_out @ shift
     # y points down: decompose's angle turns the content clockwise on screen
     parts = decompose(in_to_out)

@@ -111,13 +111,16 @@ class LayerGeometry:
     a: float
     b: float
 
-    def to_input(self) -> Tensor:
-        """``L_k`` (``1 x 3 x 3``): layer-k normalised coordinates -> input normalised coordinates."""
-        return torch.tensor([[[self.a, 0.0, self.b], [0.0, self.a, self.b], [0.0, 0.0, 1.0]]])
+    def to_input(self, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor:
+        """``L_k`` (``1 x 3 x 3``, on ``device`` in ``dtype``; default: the CPU, float32): layer-k normalised
+        coordinates -> input normalised coordinates."""
+        rows = [[[self.a, 0.0, self.b], [0.0, self.a, self.b], [0.0, 0.0, 1.0]]]
+        return torch.tensor(rows, device=device, dtype=dtype or torch.float32)
 
     def conjugate(self, matrix: Tensor) -> Tensor:
-        """``L_k^-1 A L_k``: an input warp matrix ``A`` (``B x 3 x 3``) expressed on the layer-k map."""
-        lk = self.to_input().to(matrix.dtype)
+        """``L_k^-1 A L_k``: an input warp matrix ``A`` (``B x 3 x 3``) expressed on the layer-k map (on its device,
+        in its dtype)."""
+        lk = self.to_input(device=matrix.device, dtype=matrix.dtype)
         return torch.linalg.inv(lk) @ matrix @ lk
 
 

@@ -11,7 +11,7 @@ Python API (the CLI ``stnlab train`` / ``stnlab eval`` is a thin layer on top)::
 
 from stnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from stnlab.train.config import DATASET_DEFAULTS, KEYS, RunConfig, build_config, parse_sets, read_config_file
-from stnlab.train.evaluation import compute_loss, default_passes, evaluate, evaluate_run
+from stnlab.train.evaluation import compute_loss, evaluate, evaluate_run
 from stnlab.train.loop import train
 from stnlab.train.metrics import DETERMINISTIC_KEYS, read_metrics
 from stnlab.train.recorder import TrainingDiverged
@@ -27,7 +27,6 @@ __all__ = [
     "build_config",
     "build_model",
     "compute_loss",
-    "default_passes",
     "evaluate",
     "evaluate_run",
     "load_checkpoint",

@@ -108,7 +108,7 @@ class STCollector:
         for store, in_store, geo, m in zip(self.values, self.input_values, self.geometries, mats):
             store.append(transform_values(m).cpu())
             if geo is not None:
-                layer_to_input = geo.to_input().to(m.device, torch.float32)  # 1 x 3 x 3
+                layer_to_input = geo.to_input(device=m.device)  # 1 x 3 x 3
                 m_in = layer_to_input @ m.detach().float() @ torch.linalg.inv(layer_to_input)  # B x 3 x 3
                 in_store.append(transform_values(m_in).cpu())
         if params is not None and "matrix" in params:

@@ -91,11 +91,6 @@ def all_sum(d: Dist, values: list[float]) -> list[float]:
     return t.tolist()
 
 
-def any_rank(d: Dist, flag: bool) -> bool:
-    """True when ``flag`` is true on any rank."""
-    return all_sum(d, [float(flag)])[0] > 0 if d.enabled else flag
-
-
 def barrier(d: Dist) -> None:
     """Wait for every rank."""
     if d.enabled:
@@ -111,5 +106,5 @@ def gather_objects(d: Dist, obj: object) -> list[object]:
     return out
 
 
-__all__ = ["Dist", "all_sum", "any_rank", "barrier", "cpu_count", "gather_objects",
+__all__ = ["Dist", "all_sum", "barrier", "cpu_count", "gather_objects",
            "setup", "teardown"]

@@ -49,11 +49,6 @@ def class_of(labels: Tensor, num_classes: int) -> tuple[Tensor, int]:
     return labels, num_classes
 
 
-def default_passes(dataset: str, protocol: str = "none") -> int:
-    """The data set's test passes: 10 under a transforming protocol (mnist-rot, ...), else 1."""
-    return test_passes(dataset, protocol)
-
-
 @dataclass(frozen=True)
 class _PassSetup:
     """How :func:`_pass_counts` runs: batch size, process, layout, sample limit (global batches), precision,
@@ -181,7 +176,8 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
     with where the run stands (:func:`run_progress`: ``final`` False for a run still training or stopped early;
     an ``eval.json`` of the finished run is never replaced by such an intermediate one).
 
-    ``which``: ``best``, ``last`` or a checkpoint path; ``passes`` defaults to :func:`default_passes`;
+    ``which``: ``best``, ``last`` or a checkpoint path; ``passes`` defaults to the data set's test passes
+    (10 under a transforming protocol, else 1);
     ``max_samples`` > 0 evaluates only the first that many samples of the split. ``device``: ``auto``
     (CUDA if visible, else CPU), ``cpu`` or ``cuda``, whatever device the run was trained on; the
     forward passes use the run's ``precision``.
@@ -198,7 +194,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
             model.to(memory_format=torch.channels_last)
         source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed,
                              **cfg.data_options()).to(d.device)
-        passes = passes if passes is not None else default_passes(cfg.dataset, cfg.protocol or "none")
+        passes = passes if passes is not None else test_passes(cfg.dataset, cfg.protocol or "none")
         result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
                           dist_info=d, channels_last=cfg.channels_last, max_samples=max_samples,
                           precision=cfg.precision)
@@ -211,4 +207,4 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
     return out
 
 
-__all__ = ["class_of", "compute_loss", "default_passes", "evaluate", "evaluate_run", "run_progress"]
+__all__ = ["class_of", "compute_loss", "evaluate", "evaluate_run", "run_progress"]
