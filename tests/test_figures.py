@@ -3,6 +3,11 @@ there are several series, a readable size; zero bars are marked."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -18,6 +23,7 @@ from stnlab.analysis.figures import (
     st_grid_figure,
 )
 
+SRC = Path(__file__).resolve().parents[1] / "src" / "stnlab"
 TITLE = "STN-C0 on mnist-rot (run r1, best checkpoint)"
 
 
@@ -107,3 +113,16 @@ def test_image_grid_captions_every_image(tmp_path):
 def test_plot_writes_a_png(tmp_path):
     path = plot_residual_vs_depth(alignment_result(), tmp_path / "a.png", TITLE)
     assert path.read_bytes()[:4] == b"\x89PNG" and [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_the_library_leaves_matplotlib_s_backend_and_pyplot_alone():
+    """Figures are drawn on ``matplotlib.figure.Figure`` (no pyplot, no global backend): importing every stnlab
+    module, the CLI included, neither imports pyplot nor chooses a backend, so a user's session keeps its own."""
+    code = ("import sys, importlib, pkgutil, stnlab\n"
+            "for m in pkgutil.walk_packages(stnlab.__path__, 'stnlab.'):\n"
+            "    if not m.name.endswith('__main__'):\n"
+            "        importlib.import_module(m.name)\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": ""})
+    source = "\n".join(p.read_text() for p in SRC.rglob("*.py"))
+    assert "matplotlib.use(" not in source and "noqa: E402" not in source

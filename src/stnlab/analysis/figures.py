@@ -1,4 +1,4 @@
-"""Figures (PNG, matplotlib Agg), written atomically (their numbers go beside them with ``stnlab.io.write_json``).
+"""Figures (PNG), written atomically (their numbers go beside them with ``stnlab.io.write_json``).
 
 Every ``plot_*`` function takes a result object, a path and a ``title`` naming the model or run and the
 data, writes the PNG through a temporary file (never a half-written figure) and returns the path; the
@@ -10,33 +10,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from stnlab.analysis.alignment import AlignmentResult  # noqa: E402
-from stnlab.analysis.compensation import CompensationResult  # noqa: E402
-from stnlab.analysis.transforms import PARAMETER_UNITS  # noqa: E402
-from stnlab.io import atomic_write  # noqa: E402
+from stnlab.analysis.alignment import AlignmentResult
+from stnlab.analysis.compensation import CompensationResult
+from stnlab.analysis.transforms import PARAMETER_UNITS
+from stnlab.io import atomic_write
 
 _VALUE_UNITS = {"rotation": "degrees", "scale": "scale factor", "translation": "input pixels, + = right"}
 _STYLES = (("optimum", "-", "optimum T_g"), ("inverse", "--", "analytic inverse T_h⁻¹"), ("none", ":", "no alignment"))
 DPI = 100
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
-    finally:
-        plt.close(fig)
-
-
-def residual_figure(result: AlignmentResult, title: str) -> plt.Figure:
+def residual_figure(result: AlignmentResult, title: str) -> Figure:
     """Residual vs depth: one colour per transform, one line style per choice of ``T_g`` (two legends)."""
-    fig, ax = plt.subplots(figsize=(8.6, 4.6))
+    fig = Figure(figsize=(8.6, 4.6))
+    ax = fig.subplots()
     for j in range(len(result.transforms)):
         for name, style, _ in _STYLES:
             values = getattr(result, name)[:, j].mean(-1).numpy()
@@ -63,15 +54,16 @@ def residual_figure(result: AlignmentResult, title: str) -> plt.Figure:
 
 def plot_residual_vs_depth(result: AlignmentResult, path: str | Path, title: str = "alignment residual") -> Path:
     """Write :func:`residual_figure` to ``path``."""
-    return _save(residual_figure(result, title), path)
+    return save_figure(residual_figure(result, title), path)
 
 
-def filter_figure(rows: list[dict], title: str) -> plt.Figure:
+def filter_figure(rows: list[dict], title: str) -> Figure:
     """Grouped bars per transform and filter kind: network residual at the optimum and filter non-invariance.
     Values below 0.005 are marked "≈0" so that a zero bar does not look missing."""
     kinds = list(dict.fromkeys(r["filters"] for r in rows))
     tfs = list(dict.fromkeys(r["transform"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.4))
+    fig = Figure(figsize=(10.0, 4.4))
+    axes = fig.subplots(1, 2)
     width = 0.8 / len(kinds)
     panels = (("optimum", "network residual at the optimum", "relative residual (depth 1)"),
               ("filter_noninvariance", "filter non-invariance", "||λ − det(T_h) T_h⁻¹λ|| / ||λ||"))  # fmt: skip
@@ -99,13 +91,14 @@ def filter_figure(rows: list[dict], title: str) -> plt.Figure:
 
 def plot_filter_check(rows: list[dict], path: str | Path, title: str = "one-layer filter check") -> Path:
     """Write :func:`filter_figure` to ``path``."""
-    return _save(filter_figure(rows, title), path)
+    return save_figure(filter_figure(rows, title), path)
 
 
-def compensation_figure(result: CompensationResult, title: str) -> plt.Figure:
+def compensation_figure(result: CompensationResult, title: str) -> Figure:
     """Predicted vs applied parameter (mean ± std over images) with the full (−1) and no (0) compensation
     lines through the mean; the statistics in the legend."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig = Figure(figsize=(6.4, 4.8))
+    ax = fig.subplots()
     x, y = result.applied.numpy(), result.predicted
     mean, std = y.mean(1).numpy(), y.std(1, unbiased=False).numpy()
     centre = float(y.mean())
@@ -128,12 +121,13 @@ def compensation_figure(result: CompensationResult, title: str) -> plt.Figure:
 
 def plot_compensation(result: CompensationResult, path: str | Path, title: str = "compensation") -> Path:
     """Write :func:`compensation_figure` to ``path``."""
-    return _save(compensation_figure(result, title), path)
+    return save_figure(compensation_figure(result, title), path)
 
 
-def error_figure(result: CompensationResult, title: str) -> plt.Figure:
+def error_figure(result: CompensationResult, title: str) -> Figure:
     """Classification error at each applied value (one series)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     ax.plot(result.values, 100 * result.error.numpy(), "o-")
     ax.set_xlabel(f"applied {result.kind} ({_VALUE_UNITS[result.kind]})")
     ax.set_ylabel("test error (%)")
@@ -146,14 +140,15 @@ def error_figure(result: CompensationResult, title: str) -> plt.Figure:
 
 def plot_error_vs_value(result: CompensationResult, path: str | Path, title: str = "test error") -> Path:
     """Write :func:`error_figure` to ``path``."""
-    return _save(error_figure(result, title), path)
+    return save_figure(error_figure(result, title), path)
 
 
-def st_grid_figure(transformed: Tensor, aligned: Tensor, values: list[float], kind: str, title: str) -> plt.Figure:
+def st_grid_figure(transformed: Tensor, aligned: Tensor, values: list[float], kind: str, title: str) -> Figure:
     """Rows: applied values (labelled with their unit); column pairs: a transformed input and what the ST
     makes of it (``V x N x C x H x W`` each; grey for one channel, RGB for three)."""
     v, n = transformed.shape[:2]
-    fig, axes = plt.subplots(v, 2 * n, figsize=(1.15 * 2 * n + 0.9, 1.15 * v + 0.9), squeeze=False)
+    fig = Figure(figsize=(1.15 * 2 * n + 0.9, 1.15 * v + 0.9))
+    axes = fig.subplots(v, 2 * n, squeeze=False)
     unit = {"rotation": "°", "scale": "×", "translation": " px"}[kind]
     for i in range(v):
         for j in range(n):
@@ -176,10 +171,10 @@ def st_grid_figure(transformed: Tensor, aligned: Tensor, values: list[float], ki
 def plot_st_grid(transformed: Tensor, aligned: Tensor, values: list[float], path: str | Path,
                  kind: str = "rotation", title: str = "ST grid") -> Path:  # fmt: skip
     """Write :func:`st_grid_figure` to ``path``."""
-    return _save(st_grid_figure(transformed, aligned, values, kind, title), path)
+    return save_figure(st_grid_figure(transformed, aligned, values, kind, title), path)
 
 
-def image_grid_figure(images: Tensor, captions: list[str], title: str, cols: int = 8) -> plt.Figure:
+def image_grid_figure(images: Tensor, captions: list[str], title: str, cols: int = 8) -> Figure:
     """``B x C x H x W`` images in [0, 1] (grey or RGB) in a grid, each with its caption (up to three short
     lines), under ``title``."""
     b = images.shape[0]
@@ -187,7 +182,8 @@ def image_grid_figure(images: Tensor, captions: list[str], title: str, cols: int
     rows = -(-b // cols)
     lines = max(c.count("\n") + 1 for c in captions)
     cell_h = 1.85 + 0.16 * lines  # the square image (as wide as the cell) and its caption lines
-    fig, axes = plt.subplots(rows, cols, figsize=(1.75 * cols, cell_h * rows + 0.45), squeeze=False)
+    fig = Figure(figsize=(1.75 * cols, cell_h * rows + 0.45))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < b:
@@ -200,9 +196,6 @@ def image_grid_figure(images: Tensor, captions: list[str], title: str, cols: int
     return fig
 
 
-def save_figure(fig: plt.Figure, path: str | Path, fmt: str = "png") -> Path:
-    """Write any figure atomically (``fmt``: ``png`` or ``jpeg``) and close it."""
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=fmt))
-    finally:
-        plt.close(fig)
+def save_figure(fig: Figure, path: str | Path, fmt: str = "png", dpi: int = DPI) -> Path:
+    """Write any figure atomically (``fmt``: ``png`` or ``jpeg``); returns ``path``."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))

@@ -26,21 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from stnlab.analysis.compensation import CompensationResult, aligned_views, compensation  # noqa: E402
-from stnlab.data import CANVAS, make_source  # noqa: E402
-from stnlab.errors import StnlabError  # noqa: E402
-from stnlab.experiments.reproduce import run_dir  # noqa: E402
-from stnlab.experiments.results import run_label  # noqa: E402
-from stnlab.experiments.tables import get_table  # noqa: E402
-from stnlab.io import atomic_write, read_json, write_json  # noqa: E402
-from stnlab.train import load_run  # noqa: E402
+from stnlab.analysis.compensation import CompensationResult, aligned_views, compensation
+from stnlab.analysis.figures import save_figure
+from stnlab.data import CANVAS, make_source
+from stnlab.errors import StnlabError
+from stnlab.experiments.reproduce import run_dir
+from stnlab.experiments.results import run_label
+from stnlab.experiments.tables import get_table
+from stnlab.io import read_json, write_json
+from stnlab.train import load_run
 
 MODELS = ("STN-SL1", "STN-C0", "STN-C1")
 # per compensation kind: the transform's name and what it did to the digits, for labels
@@ -102,7 +100,7 @@ def _figure(views: tuple[torch.Tensor, torch.Tensor], view_model: str, rows: Seq
     parameter of each report row (in the column's units)."""
     transformed, aligned = views  # V x N x 1 x H x W each
     v, n = transformed.shape[:2]
-    fig = plt.figure(figsize=(1.1 * v + 1.5, 1.1 * 2 * n + 4.2))
+    fig = Figure(figsize=(1.1 * v + 1.5, 1.1 * 2 * n + 4.2))
     grid = fig.add_gridspec(2 * n + 1, v, height_ratios=[1] * (2 * n) + [4.0], hspace=0.35, top=0.94, bottom=0.06)
     for j in range(n):
         for i in range(v):
@@ -239,8 +237,5 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: {col.done} test "
                                                 "digits and the STNs' compensation")
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    try:
-        atomic_write(out / "figures" / col.figure, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, out / "figures" / col.figure, dpi=110)
     return data

@@ -16,20 +16,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from stnlab.analysis.compensation import CompensationResult, compensation  # noqa: E402
-from stnlab.data import make_source  # noqa: E402
-from stnlab.errors import StnlabError  # noqa: E402
-from stnlab.experiments.reproduce import run_dir  # noqa: E402
-from stnlab.experiments.results import run_label, write_table_results  # noqa: E402
-from stnlab.experiments.tables import get_table  # noqa: E402
-from stnlab.io import atomic_write, write_json  # noqa: E402
-from stnlab.train import load_run  # noqa: E402
+from stnlab.analysis.compensation import CompensationResult, compensation
+from stnlab.analysis.figures import save_figure
+from stnlab.data import make_source
+from stnlab.errors import StnlabError
+from stnlab.experiments.reproduce import run_dir
+from stnlab.experiments.results import run_label, write_table_results
+from stnlab.experiments.tables import get_table
+from stnlab.io import write_json
+from stnlab.train import load_run
 
 MODELS = ("STN-C2", "STN-C7", "STN-SL2", "STN-DL2")
 REQUIRED = ("STN-C2", "STN-C7")
@@ -62,7 +60,8 @@ def _trained(runs: str | Path, budget: str, seed: int) -> dict[str, tuple[Path, 
 
 def _figure(results: dict[str, CompensationResult], title: str) -> Any:
     """Applied vs input angle per model: per-image points, the circular mean, the full-compensation line."""
-    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 4.0), sharey=True, squeeze=False)
+    fig = Figure(figsize=(3.6 * len(results), 4.0))
+    axes = fig.subplots(1, len(results), sharey=True, squeeze=False)
     for ax, (name, res) in zip(axes[0], results.items()):
         x = res.applied.numpy()
         pred = torch.remainder(res.predicted + 180.0, 360.0) - 180.0  # V x N, wrapped to [-180, 180)
@@ -108,9 +107,5 @@ def plankton_report(runs: str | Path, results: str | Path, *, budget: str = "cpu
     fig = _figure(comp, f"PlanktonSet test images, {budget} budget, seed {seed}: does the ST undo the input's "
                         f"rotation? ({x.shape[0]} images)")
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    try:
-        atomic_write(out / "figures" / "plankton-compensation.png", lambda tmp: fig.savefig(tmp, dpi=100,
-                                                                                             format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, out / "figures" / "plankton-compensation.png")
     return section

@@ -15,15 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from stnlab import io  # noqa: E402
-from stnlab.train.precision import autocast  # noqa: E402
+from stnlab import io
+from stnlab.train.precision import autocast
 
 ROWS, COLS, POOL = 5, 4, 256
 # applied parameters a row can be chosen by (params key, row label); tx is shown in pixels
@@ -75,7 +72,7 @@ def _show(ax: Any, image: Tensor) -> None:
 
 
 @torch.inference_mode()
-def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "fp32") -> plt.Figure | None:
+def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "fp32") -> Figure | None:
     """The figure (None when no ST acts on the input image); the model is left in its mode."""
     st = input_st(model)
     if st is None:
@@ -92,7 +89,8 @@ def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "
         st.train(was_training)
     out, mats = out.float().cpu(), mats.float().cpu()
     cols = len(rows[0])
-    fig, axes = plt.subplots(len(rows), 2 * cols, figsize=(1.25 * 2 * cols, 1.3 * len(rows) + 0.6), squeeze=False)
+    fig = Figure(figsize=(1.25 * 2 * cols, 1.3 * len(rows) + 0.6))
+    axes = fig.subplots(len(rows), 2 * cols, squeeze=False)
     for r, idx in enumerate(rows):
         for c, i in enumerate(idx.tolist()):
             ax_in, ax_out = axes[r, 2 * c], axes[r, 2 * c + 1]
@@ -111,10 +109,9 @@ def st_grid_figure(model: nn.Module, source: Any, title: str, precision: str = "
     return fig
 
 
-def write_st_grid(fig: plt.Figure, path: Path) -> None:
-    """Save ``fig`` as a PNG at ``path`` atomically and close it."""
+def write_st_grid(fig: Figure, path: Path) -> None:
+    """Save ``fig`` as a PNG at ``path`` atomically."""
     io.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    plt.close(fig)
 
 
 __all__ = ["input_st", "st_grid_figure", "write_st_grid"]
