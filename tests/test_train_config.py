@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from stnlab.errors import StnlabError
-from stnlab.train import KEYS, build_config, lr_at, parse_sets, read_config_file
-from stnlab.train.config import load_config_json
+from stnlab.train import KEYS, build_config, load_config_json, lr_at, parse_sets, read_config_file
 from stnlab.train.loop import build_model, make_optimizer
 
 torch.set_num_threads(2)
@@ -140,3 +139,29 @@ def test_force_clears_only_what_stnlab_wrote(tmp_path):
     assert [p.name for p in run.iterdir()] == ["notes.txt"]
     prepare_run_folder(tmp_path / "new", force=False, resume=False)  # a fresh folder is fine
     assert not (tmp_path / "new").exists()  # ... and checking it writes nothing
+
+
+def test_every_config_field_declares_a_role_and_the_key_lists_derive_from_them():
+    """A new RunConfig field without a role fails here; the lists that resuming, `reproduce` and the results
+    use are the roles', equal to the lists they replaced (budget folder names and recipe checks unchanged)."""
+    from stnlab.experiments.reproduce import HOST_KEYS
+    from stnlab.experiments.results import _recipe
+    from stnlab.train import ROLES, keys_with
+    from stnlab.train.config import ROLE_OF
+    from stnlab.train.loop import HOST_RESUME_KEYS, RECIPE_KEYS, RESUME_KEYS
+
+    assert {k for k, role in ROLE_OF.items() if role not in ROLES} == set()
+    assert set(ROLE_OF) == set(KEYS) and sorted(keys_with(*ROLES)) == sorted(KEYS)
+    host = {"threads", "device", "prefetch", "eval_batch_size", "guard_every", "ckpt_every", "st_warn_after",
+            "st_grid_every", "chance_stop"}
+    assert HOST_KEYS == host
+    assert set(HOST_RESUME_KEYS) == host | {"val_every", "val_samples"}
+    assert set(RECIPE_KEYS) == {"epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay",
+                                "grad_clip", "loc_grad_clip", "theta_bound"}
+    assert set(RESUME_KEYS) == set(HOST_RESUME_KEYS) | set(RECIPE_KEYS)
+    assert set(keys_with("cell")) == {"model", "dataset", "seed"}
+    recipe = _recipe(build_config({"model": "CNN", "dataset": "mnist-rot"}).to_dict())
+    assert set(recipe) == set(KEYS) - host - {"model", "dataset", "seed"}
+    with pytest.raises(ValueError, match="unknown role"):
+        keys_with("machine")
+

@@ -9,8 +9,7 @@ from typing import Any
 
 from stnlab.data import dataset_spec
 from stnlab.errors import StnlabError
-from stnlab.train import build_config, evaluate_run, parse_sets, read_config_file, train
-from stnlab.train.config import load_config_json
+from stnlab.train import build_config, evaluate_run, load_config_json, parse_sets, read_config_file, train
 from stnlab.train.diagnostics import describe
 
 

@@ -18,14 +18,14 @@ from stnlab.errors import StnlabError
 from stnlab.experiments.results import export_run, result_dir, run_relpath, write_table_results
 from stnlab.experiments.tables import Cell, PaperTable
 from stnlab.io import write_json
-from stnlab.train import RunConfig, build_config, evaluate_run, read_config_file, train
+from stnlab.train import RunConfig, build_config, evaluate_run, keys_with, read_config_file, train
 from stnlab.train.checkpoint import RunFolderBusy, lock_holder
 from stnlab.train.distributed import cpu_count
 
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
-# config keys that do not change what a run computes (where and how fast it ran): a kept run may differ in them
-HOST_KEYS = frozenset({"threads", "device", "prefetch", "eval_batch_size", "guard_every", "ckpt_every",
-                       "st_warn_after", "st_grid_every", "chance_stop"})
+# config keys that do not change what a run computes (the ``host`` role: where and how fast it ran): a kept run
+# may differ in them
+HOST_KEYS = frozenset(keys_with("host"))
 
 
 def budget_key(budget: str, sets: Mapping[str, Any] = ()) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from stnlab.errors import StnlabError
 from stnlab.experiments.tables import BUDGET_ORDER, PaperTable
 from stnlab.io import write_json, write_text
+from stnlab.train import keys_with
 
 SMALL_FILES = ("config.json", "metrics.jsonl", "eval.json", "cell.json")
 
@@ -86,10 +87,13 @@ def _seed_records(folder: Path) -> list[dict[str, Any]]:
     return records
 
 
+_NOT_RECIPE = frozenset(keys_with("cell", "host"))  # the keys that name the cell or the machine
+
+
 def _recipe(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The training recipe of a run: its config without the keys that name the cell or the machine."""
-    skip = {"model", "dataset", "seed", "threads", "device", "prefetch", "ckpt_every"}
-    return {k: v for k, v in config.items() if k not in skip}
+    """The training recipe of a run: its config without the keys that name the cell or the machine (the
+    ``cell`` and ``host`` roles of :class:`~stnlab.train.RunConfig`'s fields)."""
+    return {k: v for k, v in config.items() if k not in _NOT_RECIPE}
 
 
 def aggregate(table: PaperTable, results: str | Path) -> list[dict[str, Any]]:

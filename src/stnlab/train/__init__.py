@@ -10,7 +10,8 @@ Python API (the CLI ``stnlab train`` / ``stnlab eval`` is a thin layer on top)::
 """
 
 from stnlab.train.checkpoint import load_checkpoint, save_checkpoint
-from stnlab.train.config import DATASET_DEFAULTS, KEYS, RunConfig, build_config, parse_sets, read_config_file
+from stnlab.train.config import DATASET_DEFAULTS, KEYS, ROLES, RunConfig, build_config, keys_with, parse_sets
+from stnlab.train.config_files import load_config_json, read_config_file
 from stnlab.train.evaluation import compute_loss, evaluate, evaluate_run
 from stnlab.train.loop import train
 from stnlab.train.metrics import DETERMINISTIC_KEYS, read_metrics
@@ -22,6 +23,7 @@ __all__ = [
     "DATASET_DEFAULTS",
     "DETERMINISTIC_KEYS",
     "KEYS",
+    "ROLES",
     "RunConfig",
     "TrainingDiverged",
     "build_config",
@@ -29,6 +31,8 @@ __all__ = [
     "compute_loss",
     "evaluate",
     "evaluate_run",
+    "keys_with",
+    "load_config_json",
     "load_checkpoint",
     "load_run",
     "load_run_state",

@@ -4,6 +4,23 @@ Precedence (later wins): the data set's defaults (:data:`DATASET_DEFAULTS`) < a 
 (``--config``) < the CLI flags (``--model``, ``--dataset``, ``--epochs``, ``--seed``) < ``--set key=value``.
 Every key is a field of :class:`RunConfig`; an unknown key or a bad value raises a
 :class:`~stnlab.errors.StnlabError` that lists the valid keys (or the valid values).
+
+Every field declares its **role** where it is defined (``_key(ROLE, default)``); the key lists that
+resuming, ``stnlab reproduce`` and the committed results need are derived from the roles
+(:func:`keys_with`), never typed again:
+
+* ``cell`` -- which run it is (model, data set, seed): fixed for the run's life; not part of the recipe a
+  results table records;
+* ``invariant`` -- what the run computes, fixed for its life (a resume refuses a change);
+* ``recipe`` -- what the run computes, changeable on resume only with ``--force-recipe`` (recorded in the run
+  folder) -- :data:`stnlab.train.loop.RECIPE_KEYS`;
+* ``output`` -- what is validated and recorded (so which checkpoint is best): free on resume;
+* ``host`` -- where and how fast it runs, never what it computes: free on resume, not part of a budget's
+  folder name nor of the recipe :func:`stnlab.experiments.check_same_recipe` compares
+  (:data:`stnlab.experiments.reproduce.HOST_KEYS`).
+
+A resume may change ``host`` and ``output`` keys (:data:`stnlab.train.loop.HOST_RESUME_KEYS`); the recipe
+in ``results/<table>.json`` is a run's config without its ``cell`` and ``host`` keys.
 """
 
 from __future__ import annotations
@@ -14,14 +31,12 @@ import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from stnlab.data.spec import BUILTIN, check_dataset
 from stnlab.errors import StnlabError
 from stnlab.geometry import FAMILIES
-from stnlab.io import parse_json
 from stnlab.models.locnets import LOC_BODIES
 from stnlab.train.precision import PRECISIONS
 
@@ -29,6 +44,12 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("step", "constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 PADDING_MODES = ("zeros", "border", "reflection")  # grid_sample's
+CELL, INVARIANT, RECIPE, OUTPUT, HOST = ROLES = ("cell", "invariant", "recipe", "output", "host")
+
+
+def _key(role: str, default: Any = dataclasses.MISSING) -> Any:
+    """A :class:`RunConfig` field of ``role`` (one of :data:`ROLES`) with ``default``."""
+    return field(default=default, metadata={"role": role})
 
 
 @dataclass(frozen=True)
@@ -64,48 +85,48 @@ class RunConfig:
     collapsed run, e.g. a far too large ``lr``); 0 trains on regardless (``stnlab train --no-chance-stop``).
     """
 
-    model: str
-    dataset: str
-    protocol: str | None = None
-    image_size: int | None = None
-    strict: bool = False
-    family: str = "affine"
-    iterations: int | None = None
-    loc_net: str | None = None
-    padding_mode: str = "zeros"
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    loc_lr_multiplier: float = 1.0
-    schedule: str = "step"
-    milestones: tuple[float, ...] = (0.5, 0.75)
-    lr_decay: float = 0.1
-    lr_warmup: float = 0.0
-    grad_clip: float = 0.0
-    loc_grad_clip: float = 0.0
-    batch_size: int = 256
-    epochs: int = 50
-    steps: int | None = None
-    val_every: int = 0
-    ckpt_every: int = 500
-    eval_batch_size: int = 500
-    val_samples: int = 0
-    seed: int = 0
-    data_seed: int = 0
-    transform_warmup: float = 0.0
-    threads: int = 0
-    channels_last: bool = True
-    prefetch: int = 0
-    device: str = "auto"
-    theta_bound: float = 1e3
-    guard_every: int = 50
-    precision: str = "fp32"
-    st_warn_after: int = 3
-    st_identity_weight: float = 0.0
-    st_log_scale_bound: float = 0.0
-    st_grid_every: int = 5
-    chance_stop: int = 5
+    model: str = _key(CELL)
+    dataset: str = _key(CELL)
+    protocol: str | None = _key(INVARIANT, None)
+    image_size: int | None = _key(INVARIANT, None)
+    strict: bool = _key(INVARIANT, False)
+    family: str = _key(INVARIANT, "affine")
+    iterations: int | None = _key(INVARIANT, None)
+    loc_net: str | None = _key(INVARIANT, None)
+    padding_mode: str = _key(INVARIANT, "zeros")
+    optimizer: str = _key(INVARIANT, "sgd")
+    lr: float = _key(RECIPE, 0.01)
+    momentum: float = _key(RECIPE, 0.9)
+    weight_decay: float = _key(RECIPE, 0.0)
+    loc_lr_multiplier: float = _key(RECIPE, 1.0)
+    schedule: str = _key(INVARIANT, "step")
+    milestones: tuple[float, ...] = _key(INVARIANT, (0.5, 0.75))
+    lr_decay: float = _key(INVARIANT, 0.1)
+    lr_warmup: float = _key(INVARIANT, 0.0)
+    grad_clip: float = _key(RECIPE, 0.0)
+    loc_grad_clip: float = _key(RECIPE, 0.0)
+    batch_size: int = _key(INVARIANT, 256)
+    epochs: int = _key(RECIPE, 50)
+    steps: int | None = _key(RECIPE, None)
+    val_every: int = _key(OUTPUT, 0)
+    ckpt_every: int = _key(HOST, 500)
+    eval_batch_size: int = _key(HOST, 500)
+    val_samples: int = _key(OUTPUT, 0)
+    seed: int = _key(CELL, 0)
+    data_seed: int = _key(INVARIANT, 0)
+    transform_warmup: float = _key(INVARIANT, 0.0)
+    threads: int = _key(HOST, 0)
+    channels_last: bool = _key(INVARIANT, True)
+    prefetch: int = _key(HOST, 0)
+    device: str = _key(HOST, "auto")
+    theta_bound: float = _key(RECIPE, 1e3)
+    guard_every: int = _key(HOST, 50)
+    precision: str = _key(INVARIANT, "fp32")
+    st_warn_after: int = _key(HOST, 3)
+    st_identity_weight: float = _key(INVARIANT, 0.0)
+    st_log_scale_bound: float = _key(INVARIANT, 0.0)
+    st_grid_every: int = _key(HOST, 5)
+    chance_stop: int = _key(HOST, 5)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
@@ -124,6 +145,15 @@ class RunConfig:
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(spec.defaults) for name, spec in BUILTIN.items()}
 
 KEYS = tuple(f.name for f in fields(RunConfig))
+ROLE_OF: dict[str, str] = {f.name: f.metadata.get("role", "") for f in fields(RunConfig)}
+
+
+def keys_with(*roles: str) -> tuple[str, ...]:
+    """The config keys of the given roles (:data:`ROLES`), in the order of :class:`RunConfig`'s fields."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s) {sorted(unknown)}; valid: {', '.join(ROLES)}")
+    return tuple(k for k, role in ROLE_OF.items() if role in roles)
 _HINTS = typing.get_type_hints(RunConfig)
 
 
@@ -131,7 +161,7 @@ def _valid_keys() -> str:
     return ", ".join(KEYS)
 
 
-def _parse_scalar(text: str) -> Any:
+def parse_scalar(text: str) -> Any:
     """A value written in a file or ``--set``: JSON if it parses (numbers, true/false, null, lists), else text."""
     text = text.strip()
     if text.lower() in ("none", "null", "~", ""):
@@ -157,13 +187,13 @@ def _coerce(key: str, value: Any) -> Any:
             return None
         raise StnlabError(f"config key {key!r} cannot be empty; give a {getattr(base, '__name__', base)}")
     if isinstance(value, str) and base is not str:
-        value = _parse_scalar(value)
+        value = parse_scalar(value)
     try:
         if typing.get_origin(base) is tuple:
             items = value.split(",") if isinstance(value, str) else value
             if isinstance(items, (int, float)):
                 items = [items]
-            return tuple(float(_parse_scalar(str(v))) for v in items)
+            return tuple(float(parse_scalar(str(v))) for v in items)
         if base is bool:
             if isinstance(value, bool) or value in (0, 1):
                 return bool(value)
@@ -262,60 +292,5 @@ def parse_sets(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _read_flat_yaml(path: Path, text: str) -> dict[str, Any]:
-    """The YAML subset a run config needs: ``key: value`` lines, ``#`` comments, ``[a, b]`` lists."""
-    out: dict[str, Any] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not line or line == "---":
-            continue
-        key, sep, value = line.partition(":")
-        if not sep or not key.strip() or raw[:1].isspace():
-            raise StnlabError(f"{path}:{lineno}: expected 'key: value' (a flat mapping), got {raw.strip()!r}")
-        if key.strip() in out:
-            raise StnlabError(f"{path}:{lineno}: key {key.strip()!r} appears twice; keep one of them")
-        out[key.strip()] = _parse_scalar(value)
-    return out
-
-
-def read_config_file(path: str | Path, fix: str = "check the path") -> dict[str, Any]:
-    """Read a ``.json``, ``.yaml`` or ``.yml`` file holding a flat mapping of config keys; ``fix`` ends the
-    one-line error of a file that cannot be read or is not UTF-8 text."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise StnlabError(f"cannot read config file {path} ({err.strerror or err}); {fix}") from None
-    except UnicodeDecodeError as err:
-        raise StnlabError(f"config file {path} is not UTF-8 text (byte {err.start}: a binary file?); {fix}") from None
-    if path.suffix == ".json":
-        data = parse_json(text, f"config file {path}")  # a key given twice is refused
-    elif path.suffix in (".yaml", ".yml"):
-        data = _read_flat_yaml(path, text)
-    else:
-        raise StnlabError(f"config file {path}: unknown extension; use .json, .yaml or .yml")
-    if not isinstance(data, dict):
-        raise StnlabError(f"config file {path} must hold a mapping of config keys ({_valid_keys()})")
-    unknown = sorted(set(data) - set(KEYS))
-    if unknown:
-        raise StnlabError(f"config file {path}: unknown key(s) {', '.join(unknown)}; valid keys: {_valid_keys()}")
-    return data
-
-
-def load_config_json(path: Path) -> RunConfig:
-    """The :class:`RunConfig` saved in a run folder's ``config.json``."""
-    if not path.is_file():
-        raise StnlabError(f"{path} not found; is {path.parent} a run folder made by 'stnlab train'?")
-    fix = f"restore it, or retrain into another folder (is {path.parent} a run folder?)"
-    return build_config(read_config_file(path, fix))
-
-
-__all__ = [
-    "DATASET_DEFAULTS",
-    "KEYS",
-    "RunConfig",
-    "build_config",
-    "load_config_json",
-    "parse_sets",
-    "read_config_file",
-]
+__all__ = ["DATASET_DEFAULTS", "KEYS", "ROLES", "ROLE_OF", "RunConfig", "build_config", "keys_with", "parse_scalar",
+           "parse_sets"]

@@ -24,7 +24,8 @@ from stnlab.data import make_source
 from stnlab.errors import StnlabError
 from stnlab.train import checkpoint as ckpt
 from stnlab.train import distributed as D
-from stnlab.train.config import RunConfig, load_config_json
+from stnlab.train.config import HOST, OUTPUT, RECIPE, RunConfig, keys_with
+from stnlab.train.config_files import load_config_json
 from stnlab.train.interrupt import StopSignals, disk_full, interrupted
 from stnlab.train.metrics import MetricsLog, require_tensorboard
 from stnlab.train.prefetch import prefetch
@@ -32,11 +33,10 @@ from stnlab.train.recorder import Progress, Recorder, TrainingDiverged, TrainJob
 from stnlab.train.run import build_model
 from stnlab.train.step import Guard, StepSetup, lr_at, make_optimizer, set_lr, train_step
 
-# what resuming may change: freely how and where it runs; with force_recipe also the recipe (recorded)
-HOST_RESUME_KEYS = ("val_every", "ckpt_every", "eval_batch_size", "val_samples", "threads", "device", "prefetch",
-                    "guard_every", "st_warn_after", "st_grid_every", "chance_stop")
-RECIPE_KEYS = ("epochs", "steps", "lr", "loc_lr_multiplier", "momentum", "weight_decay", "grad_clip", "loc_grad_clip",
-               "theta_bound")
+# what resuming may change (the roles of RunConfig's fields): freely how and where it runs and what it records;
+# with force_recipe also the recipe (recorded)
+HOST_RESUME_KEYS = keys_with(HOST, OUTPUT)
+RECIPE_KEYS = keys_with(RECIPE)
 RESUME_KEYS = HOST_RESUME_KEYS + RECIPE_KEYS
 RECIPE_LOG = "recipe_changes.json"
 

@@ -10,7 +10,8 @@ from torch import nn
 
 from stnlab.models import create_model
 from stnlab.train import checkpoint as ckpt
-from stnlab.train.config import RunConfig, load_config_json
+from stnlab.train.config import RunConfig
+from stnlab.train.config_files import load_config_json
 
 
 def build_model(cfg: RunConfig) -> nn.Module:
