@@ -147,7 +147,7 @@ def test_plain_cnn_and_bad_values_are_rejected(digits):
     model = create_model("STN-C0", "mnist")
     with pytest.raises(StnlabError, match="at least two"):
         compensation(model, images[:4], labels[:4], values=[10])
-    with pytest.raises(StnlabError, match="unknown compensation kind"):
+    with pytest.raises(StnlabError, match="unknown transform kind .shear.; valid: rotation, scale, translation"):
         compensation(model, images[:4], labels[:4], kind="shear")
     with pytest.raises(StnlabError, match="st_index"):
         compensation(model, images[:4], labels[:4], st_index=3)

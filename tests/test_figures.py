@@ -97,7 +97,7 @@ def test_st_grid_rows_carry_the_applied_angle_and_an_axis_title():
     shown = torch.rand(3, 2, 1, 8, 8)
     fig = st_grid_figure(shown, shown, [-90.0, 0.0, 45.0], "rotation", TITLE)
     rows = [fig.axes[i * 4].get_ylabel() for i in range(3)]
-    assert rows == ["-90°", "0°", "45°"]
+    assert rows == ["-90°", "+0°", "+45°"]  # the kind's one format (as the canonical figure's titles)
     assert fig._supylabel.get_text() == "applied rotation (degrees)" and TITLE in fig._suptitle.get_text()
     assert [fig.axes[k].get_title() for k in range(4)] == ["input", "ST output"] * 2
     plt.close(fig)

@@ -1,8 +1,8 @@
 """Loc-net compensation: does a trained ST undo a known input transform?
 
-Test images are transformed by a grid of known transforms ``A_h`` (rotations, scalings or translations,
-see :mod:`stnlab.analysis.transforms`), the model predicts its ST matrices, and each matrix is turned into
-content parameters by :func:`stnlab.geometry.content_from_out_to_in`. An ST that fully compensates
+Test images are transformed by a grid of known transforms ``A_h`` (rotations, scalings, translations or any
+registered transform kind, see :mod:`stnlab.data.kinds`), the model predicts its ST matrices, and each matrix
+is turned into the kind's parameter (its read-out). An ST that fully compensates
 predicts ``A_h^-1`` composed with a per-image canonical pose ``C_i``, so its parameter is ``-applied + c_i``:
 
 * **slope** of predicted on applied parameter *within each image* (both centred per image, pooled):
@@ -12,16 +12,17 @@ predicts ``A_h^-1`` composed with a per-image canonical pose ``C_i``, so its par
   (degrees for rotations), averaged over classes — small when every image of a class is brought to one
   pose; ``baseline_std`` is the same statistic with no compensation (the spread of the applied values).
   It includes the natural pose spread of a class: a perfect per-image aligner is not at 0.
-* **circular correlation** (rotations only; Jammalamadaka & SenGupta) of the predicted on the applied angle,
-  the prediction centred per image by its circular mean: ``-1`` = full compensation, ``0`` = none. Unlike the
-  slope it is not misled by a 360-degree wrap, so it is the statistic for applied angles over -180..180.
+* **circular correlation** (kinds with a circular read-out: rotations; Jammalamadaka & SenGupta) of the
+  predicted on the applied angle, the prediction centred per image by its circular mean: ``-1`` = full
+  compensation, ``0`` = none. Unlike the slope it is not misled by a 360-degree wrap, so it is the statistic
+  for applied angles over -180..180.
 
-Parameters describe what a matrix does to the *content*, in input coordinates: the angle it turns the
-content counter-clockwise (degrees), the log of its magnification, or its shift to the right in input
-pixels (for an ST that also zooms: minus the x of the input point its output centre samples, so that an ST
-which centres every digit reads slope -1 whatever its zoom; see
-:meth:`stnlab.analysis.transforms.InputTransform.content_value`) — so ``applied`` is the value given
-(``log`` of it for scalings) and a compensating ST predicts its negative. An ST that acts on layer-X
+Parameters are the kind's read-out (:mod:`stnlab.data.kinds`): what a matrix does to the *content*, in input
+coordinates -- the angle it turns the content counter-clockwise (degrees), the log of its magnification, its
+shift to the right in input pixels (for an ST that also zooms: minus the x of the input point its output
+centre samples, so that an ST which centres every digit reads slope -1 whatever its zoom), a perspective
+tilt -- so ``applied`` is the read-out of the value given (``log`` of it for scalings) and a compensating ST
+predicts its negative. An ST that acts on layer-X
 feature maps predicts a matrix in layer-X coordinates; it is mapped to input coordinates with
 ``L_X M L_X^-1`` (see :mod:`stnlab.nn.layers`).
 """
@@ -35,18 +36,13 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from stnlab.analysis.transforms import InputTransform
+from stnlab.analysis.transforms import InputTransform, make_transform
+from stnlab.data.kinds import get_kind
 from stnlab.errors import StnlabError
 from stnlab.geometry import warp
 from stnlab.modes import eval_mode
 from stnlab.nn.layers import layer_geometries, stages_of
 from stnlab.nn.model import st_depths as model_st_depths
-
-DEFAULT_VALUES = {
-    "rotation": [float(v) for v in range(-90, 91, 15)],
-    "scale": [0.5, 0.63, 0.79, 1.0, 1.26, 1.59, 2.0],
-    "translation": [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0],
-}
 
 
 @dataclass
@@ -65,7 +61,7 @@ class CompensationResult:
     r2: float
     class_std: float
     baseline_std: float
-    circ_corr: float | None = None  # rotations only
+    circ_corr: float | None = None  # kinds with a circular read-out (rotations) only
 
     def to_dict(self) -> dict:
         """JSON-ready summary (per-value means and stds of the prediction, the statistics)."""
@@ -159,23 +155,23 @@ def compensation(
     batch_size: int = 256,
     progress: bool = False,
 ) -> CompensationResult:
-    """Apply each of ``values`` (degrees / scale factors / pixels along x) to ``images`` and measure how
-    the ST at ``st_index`` compensates; see the module docstring for the statistics."""
-    if kind not in DEFAULT_VALUES:
-        raise StnlabError(f"unknown compensation kind {kind!r}; valid: {', '.join(DEFAULT_VALUES)}")
-    values = list(DEFAULT_VALUES[kind] if values is None else values)
+    """Apply each of ``values`` (the kind's values: degrees / scale factors / pixels along x, ...; default: the
+    kind's grid) to ``images`` and measure how the ST at ``st_index`` compensates; see the module docstring for
+    the statistics."""
+    spec = get_kind(kind)
+    values = list(spec.default_values if values is None else values)
     if len(values) < 2:
         raise StnlabError("compensation needs at least two applied values to fit a slope")
     size = images.shape[-1]
     applied, predicted, errors = [], [], []
     for v in tqdm(values, desc=f"compensation ({kind})", disable=not progress):
-        tf = InputTransform(kind, (v, 0.0) if kind == "translation" else (v,))
+        tf = make_transform(kind, v)
         _, mats, logits = transformed_predictions(model, images.float(), tf, st_index, batch_size)
         applied.append(tf.content_value(tf.matrix(size), size)[0])
         predicted.append(tf.content_value(mats, size))
         errors.append(1 - _correct(logits, labels).float().mean())
     x, y = torch.stack(applied), torch.stack(predicted)  # V, V x N
-    if kind == "rotation":
+    if spec.circular:
         y = _unwrap(y)
     slope, intercept, r2 = _within_image_fit(x, y)
     cls = labels if labels.dim() == 1 else labels[:, 0]
@@ -192,7 +188,7 @@ def compensation(
         r2,
         _class_std(x[:, None] + y, cls),
         _class_std(x[:, None].expand_as(y), cls),
-        circular_correlation(x, y) if kind == "rotation" else None,
+        circular_correlation(x, y) if spec.circular else None,
     )
 
 
@@ -248,7 +244,7 @@ def aligned_views(
     transform does to the image, not the feature maps it really warps)."""
     xs, al = [], []
     for v in values:
-        tf = InputTransform(kind, (v, 0.0) if kind == "translation" else (v,))
+        tf = make_transform(kind, v)
         x, mats, _ = transformed_predictions(model, images.float(), tf, st_index)
         xs.append(x)
         al.append(warp(x, mats))

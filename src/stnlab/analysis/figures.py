@@ -16,10 +16,9 @@ from torch import Tensor
 
 from stnlab.analysis.alignment import AlignmentResult
 from stnlab.analysis.compensation import CompensationResult
-from stnlab.analysis.transforms import PARAMETER_UNITS
+from stnlab.data.kinds import get_kind
 from stnlab.io import atomic_write
 
-_VALUE_UNITS = {"rotation": "degrees", "scale": "scale factor", "translation": "input pixels, + = right"}
 _STYLES = (("optimum", "-", "optimum T_g"), ("inverse", "--", "analytic inverse T_h⁻¹"), ("none", ":", "no alignment"))
 DPI = 100
 
@@ -107,7 +106,7 @@ def compensation_figure(result: CompensationResult, title: str) -> Figure:
     ax.plot(x, centre - (x - x.mean()), "k--", lw=1, label="full compensation (slope −1)")
     ax.plot(x, 0 * x + centre, "k:", lw=1, label="no compensation (slope 0)")
     ax.plot([], [], " ", label=f"class std {result.class_std:.3g} (no ST: {result.baseline_std:.3g})")
-    unit = PARAMETER_UNITS[result.kind]
+    unit = get_kind(result.kind).readout_unit
     ax.set_xlabel(f"applied {unit}")
     ax.set_ylabel(f"predicted {unit}")
     ax.set_title(f"{title}\n{result.kind} compensation, {int(y.shape[1])} test images", fontsize=10)
@@ -129,7 +128,7 @@ def error_figure(result: CompensationResult, title: str) -> Figure:
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     ax.plot(result.values, 100 * result.error.numpy(), "o-")
-    ax.set_xlabel(f"applied {result.kind} ({_VALUE_UNITS[result.kind]})")
+    ax.set_xlabel(f"applied {result.kind} ({get_kind(result.kind).value_unit})")
     ax.set_ylabel("test error (%)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
@@ -149,7 +148,7 @@ def st_grid_figure(transformed: Tensor, aligned: Tensor, values: list[float], ki
     v, n = transformed.shape[:2]
     fig = Figure(figsize=(1.15 * 2 * n + 0.9, 1.15 * v + 0.9))
     axes = fig.subplots(v, 2 * n, squeeze=False)
-    unit = {"rotation": "°", "scale": "×", "translation": " px"}[kind]
+    spec = get_kind(kind)
     for i in range(v):
         for j in range(n):
             for k, img in enumerate((transformed[i, j], aligned[i, j])):
@@ -160,8 +159,8 @@ def st_grid_figure(transformed: Tensor, aligned: Tensor, values: list[float], ki
                 ax.set_yticks([])
                 if i == 0:
                     ax.set_title("input" if k == 0 else "ST output", fontsize=8)
-        axes[i, 0].set_ylabel(f"{values[i]:g}{unit}", fontsize=9)
-    fig.supylabel(f"applied {kind} ({_VALUE_UNITS[kind]})", fontsize=10)
+        axes[i, 0].set_ylabel(spec.format_value(values[i]), fontsize=9)
+    fig.supylabel(f"applied {kind} ({spec.value_unit})", fontsize=10)
     fig.suptitle(f"{title}: transformed test inputs and the ST's output", fontsize=10)
     height = fig.get_size_inches()[1]
     fig.tight_layout(pad=0.3, rect=(0.35 / fig.get_size_inches()[0], 0, 1, 1 - 0.35 / height))

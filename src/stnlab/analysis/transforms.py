@@ -1,8 +1,8 @@
 """Input transforms ``T_h`` named by kind and magnitude, as the analysis applies them to images.
 
-A transform is given in the units a user thinks in — degrees, a content scale factor, pixels — and
-turned into the 3x3 warp matrix of :mod:`stnlab.geometry` (output -> input coordinates) by
-:func:`stnlab.geometry.out_to_in_from_content`:
+A transform is given in the units a user thinks in -- degrees, a content scale factor, pixels, ... -- and
+turned into the 3x3 warp matrix of :mod:`stnlab.geometry` (output -> input coordinates) by its transform kind
+(:mod:`stnlab.data.kinds`, which states each kind's value, matrix and read-out):
 
 ============  =====================  ================================================================
 kind          value                  the transformed image ``T_h f``
@@ -10,10 +10,11 @@ kind          value                  the transformed image ``T_h f``
 rotation      degrees                content turned counter-clockwise on screen by ``value`` degrees
 scale         factor ``s > 0``       content enlarged ``s`` times about the centre (``s < 1`` shrinks)
 translation   ``dx`` or ``dx,dy``    content moved right by ``dx`` and down by ``dy`` input pixels
+perspective   ``px`` or ``px,py``    the image plane tilted: the right (bottom) side nearer for px (py) > 0
 ============  =====================  ================================================================
 
-Strings such as ``"rotation:45"``, ``"rot:90"``, ``"scale:2"``, ``"translation:4,-4"`` or ``"trans:8"``
-are parsed by :func:`parse_transform`.
+Strings such as ``"rotation:45"``, ``"rot:90"``, ``"scale:2"``, ``"translation:4,-4"``, ``"trans:8"`` or
+``"persp:0.1"`` are parsed by :func:`parse_transform` (a kind's name or one of its aliases).
 """
 
 from __future__ import annotations
@@ -25,83 +26,68 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from stnlab.data.kinds import TransformKind, get_kind, kinds
 from stnlab.errors import StnlabError
-from stnlab.geometry import content_from_out_to_in, out_to_in_from_content
-
-KINDS = ("rotation", "scale", "translation")
-PARAMETER_UNITS = {"rotation": "angle (degrees)", "scale": "log-scale", "translation": "shift x (input pixels)"}
-_ALIASES = {
-    "rot": "rotation",
-    "rotation": "rotation",
-    "scale": "scale",
-    "trans": "translation",
-    "translation": "translation",
-    "shift": "translation",
-}
 
 
 @dataclass(frozen=True)
 class InputTransform:
-    """One input transform: ``kind`` in :data:`KINDS` and its magnitude (see the module docstring)."""
+    """One input transform: a registered ``kind`` name and its magnitude (see the module docstring)."""
 
     kind: str
     value: tuple[float, ...]
 
     @property
+    def spec(self) -> TransformKind:
+        """The registered transform kind."""
+        return get_kind(self.kind)
+
+    @property
     def label(self) -> str:
         """Short label for tables and plots, e.g. ``rot45``, ``scale2``, ``trans4,0``."""
-        v = ",".join(f"{x:g}" for x in self.value)
-        return {"rotation": "rot", "scale": "scale", "translation": "trans"}[self.kind] + v
+        return self.spec.label + ",".join(f"{x:g}" for x in self.value)
 
     def matrix(self, image_size: int) -> Tensor:
         """The ``1 x 3 x 3`` sampling (output -> input) matrix ``A_h`` with ``T_h f = warp(f, A_h)``."""
-        if self.kind == "rotation":
-            return out_to_in_from_content(image_size, angle=math.radians(self.value[0]))
-        if self.kind == "scale":
-            return out_to_in_from_content(image_size, scale=self.value[0])
-        return out_to_in_from_content(image_size, shift=self.value)
+        return self.spec.matrix(self.value, image_size)
 
     def content_value(self, out_to_in: Tensor, image_size: int) -> Tensor:
-        """``(B,)``: the parameter of this kind of sampling matrices ``out_to_in`` in the units of
-        :data:`PARAMETER_UNITS` (degrees, log-scale, pixels along x): the inverse of :meth:`matrix`.
-
-        For translations it is minus the x of the input point that the output's centre samples, in input
-        pixels: the content's shift for a pure translation, and for a matrix that also zooms or turns still
-        the shift that brings that point to the centre. (The content shift of the whole map, ``-L^-1 t``,
-        would scale with the zoom: an ST that centres every digit while zooming in 1.13x would read a slope
-        of -1.13 rather than -1.)
-        """
-        if self.kind == "translation":
-            return -out_to_in[..., 0, 2] * (image_size / 2.0)
-        content = content_from_out_to_in(out_to_in, image_size)
-        return torch.rad2deg(content["angle"]) if self.kind == "rotation" else content["log_scale"]
+        """``(B,)``: the kind's read-out of sampling matrices ``out_to_in`` (degrees, log-scale, pixels along x,
+        ...: the kind's ``readout_unit``), the inverse of :meth:`matrix` for its first number."""
+        return self.spec.read_out(out_to_in, image_size)
 
     def is_linear(self) -> bool:
         """True for rotations and scalings (linear maps about the centre), the theorem's setting."""
-        return self.kind != "translation"
+        return self.spec.linear
+
+
+def make_transform(kind: str, value: float | Iterable[float]) -> InputTransform:
+    """The :class:`InputTransform` of ``kind`` (a name) at ``value`` (a number or the kind's numbers)."""
+    spec = get_kind(kind)
+    return InputTransform(spec.name, spec.values(value if isinstance(value, (int, float)) else tuple(value)))
 
 
 def parse_transform(text: str) -> InputTransform:
     """Parse ``KIND:VALUE`` (e.g. ``rot:45``, ``scale:0.5``, ``trans:4,-4``) into an :class:`InputTransform`."""
-    kind, sep, raw = text.strip().partition(":")
-    if not sep or kind.lower() not in _ALIASES:
-        raise StnlabError(
-            f"bad transform {text!r}; write KIND:VALUE with KIND one of rotation/rot, scale, "
-            "translation/trans, e.g. rot:45, scale:2, trans:4,-4"
-        )
-    kind = _ALIASES[kind.lower()]
+    name, sep, raw = text.strip().partition(":")
+    valid = ", ".join("/".join((k.name, *k.aliases)) for k in kinds().values())
+    try:
+        spec = get_kind(name, aliases=True) if sep else None
+    except StnlabError:
+        spec = None
+    if spec is None:
+        raise StnlabError(f"bad transform {text!r}; write KIND:VALUE with KIND one of {valid}, e.g. rot:45, "
+                          "scale:2, trans:4,-4")
     try:
         values = tuple(float(v) for v in raw.split(","))
     except ValueError:
         raise StnlabError(f"bad transform value in {text!r}; use numbers, e.g. rot:45 or trans:4,-4") from None
-    if kind == "translation" and len(values) == 1:
-        values = (values[0], 0.0)
-    expected = 2 if kind == "translation" else 1
-    if len(values) != expected or not all(math.isfinite(v) for v in values):
-        raise StnlabError(f"transform {text!r}: {kind} takes {expected} finite number(s)")
-    if kind == "scale" and values[0] <= 0:
-        raise StnlabError(f"transform {text!r}: a scale factor must be > 0 (e.g. scale:2 or scale:0.5)")
-    return InputTransform(kind, values)
+    if len(values) > spec.arity or not all(math.isfinite(v) for v in values):
+        raise StnlabError(f"transform {text!r}: {spec.name} takes {spec.arity} finite number(s)")
+    if spec.positive and values[0] <= 0:
+        raise StnlabError(f"transform {text!r}: a {spec.value_unit} must be > 0 (e.g. {spec.label}:2 or "
+                          f"{spec.label}:0.5)")
+    return InputTransform(spec.name, spec.values(values))
 
 
 def parse_transforms(texts: Iterable[str | InputTransform]) -> list[InputTransform]:

@@ -19,7 +19,6 @@ from stnlab.analysis import (
     stages_of,
     two_channel_example,
 )
-from stnlab.analysis.compensation import DEFAULT_VALUES
 from stnlab.analysis.figures import (
     plot_compensation,
     plot_error_vs_value,
@@ -28,6 +27,7 @@ from stnlab.analysis.figures import (
     plot_st_grid,
 )
 from stnlab.data import dataset_spec, load_mnist, make_source
+from stnlab.data.kinds import get_kind, kind_names
 from stnlab.data.spec import parse_dataset
 from stnlab.errors import StnlabError
 from stnlab.io import check_creatable, ensure_dir, write_json
@@ -133,7 +133,7 @@ def _add_trained(sub: Any) -> None:
         c.add_argument(
             "--kind",
             default="rotation",
-            choices=("rotation", "scale", "translation"),
+            choices=kind_names(),
             help="applied transform (default: rotation)",
         )
         c.add_argument(
@@ -361,7 +361,7 @@ def run_figures(args: argparse.Namespace) -> int:
     """``stnlab analyze figures RUN_DIR``: compensation, error vs value, ST grid and residual vs depth."""
 
     model, cfg, images, out = _compensation(args)
-    values = args.values or DEFAULT_VALUES[args.kind]
+    values = args.values or list(get_kind(args.kind).default_values)
     grid_values = [
         values[i] for i in sorted({0, len(values) // 4, len(values) // 2, 3 * len(values) // 4, len(values) - 1})
     ]

@@ -149,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=16, help="number of images")
     p.add_argument("--out", default="samples.png", help="PNG or JPEG file to write")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="data options as in training: protocol=none|rotation|scale|translation, image_size=N, "
+                   help=f"data options as in training: protocol={'|'.join(data.protocols())}, image_size=N, "
                         "strict=true")
     p.add_argument("--cache-dir", help="cache folder (default: $STNLAB_CACHE or ~/.cache/stnlab/cache)")
     p.set_defaults(func=_show)

@@ -23,7 +23,7 @@ from stnlab.data.paths import cache_root, data_root
 from stnlab.data.plankton import PlanktonSource, load_plankton
 from stnlab.data.protocols import CANVAS, MNISTSource
 from stnlab.data.source import Batch, BatchSource, as_torch_dataset
-from stnlab.data.spec import BUILTIN, PROTOCOLS, DataSpec, builtin_spec, check_dataset, parse_dataset
+from stnlab.data.spec import BUILTIN, DataSpec, builtin_spec, check_dataset, parse_dataset, protocols
 from stnlab.data.svhn import SVHNSource, sequence_correct, sequence_error
 
 DATASETS = tuple(BUILTIN)
@@ -83,7 +83,6 @@ __all__ = [
     "BatchSource",
     "CustomSource",
     "DataSpec",
-    "PROTOCOLS",
     "MNISTSource",
     "PlanktonSource",
     "SVHNSource",
@@ -97,6 +96,7 @@ __all__ = [
     "load_mnist",
     "load_plankton",
     "make_source",
+    "protocols",
     "sequence_correct",
     "sequence_error",
     "status",

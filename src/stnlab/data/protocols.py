@@ -38,26 +38,25 @@ it). T/S also give ``clutter_index`` (``B x 6``, indices into ``source.clutter_p
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stnlab.data.kinds import content_params, get_kind
 from stnlab.data.mnist import load_mnist
-from stnlab.data.rng import make_key, permutation, randint, uniform
+from stnlab.data.rng import make_key, permutation, uniform
 from stnlab.data.source import BatchSource
-from stnlab.data.spec import BUILTIN, MNIST_NAMES, canvas_size, mnist_name, translation_pad
+from stnlab.data.spec import BUILTIN, MNIST_NAMES, canvas_size, mnist_name
 from stnlab.errors import StnlabError
-from stnlab.geometry import out_to_in_from_content, pixels_to_normalized, warp
+from stnlab.geometry import warp
 
 VAL_SEED = 0
 VAL_SIZE = 10000
 CANVAS = {name: BUILTIN[name].canvas for name in MNIST_NAMES.values()}  # 28, 28, 60, 112
 NUM_CLUTTER = 6
 CROP = 6  # clutter crop side for 28-pixel content (scaled with the content side)
-MAX_ANGLE = math.pi / 2
 _CLUTTER_STREAM = 16  # transform draws use streams 0..15, clutter draws 16..
 
 
@@ -138,26 +137,32 @@ def add_clutter(canvas: Tensor, pool: Tensor, key: int, index: Tensor, resize: b
 
 def draw_transforms(protocol: str, key: int, index: Tensor, canvas: int, content: int,
                     amplitude: float = 1.0) -> dict[str, Tensor]:
-    """The protocol's per-sample params: ``angle``, ``scale``, ``tx``, ``ty`` and the sampling ``matrix``.
+    """The protocol's per-sample params (``angle``, ``scale``, ``tx``, ``ty``, the sampling ``matrix``, and what
+    the kind adds): its transform kind's draw (:mod:`stnlab.data.kinds`); the identity for ``none``.
 
-    ``amplitude`` in [0, 1] shrinks every draw toward the untransformed image (the same random numbers):
-    the angle and the log-scale are multiplied by it, a shift too (rounded to whole pixels); 1 is the
-    protocol itself, 0 no transform (see :meth:`ProtocolSource.set_warmup`).
+    ``amplitude`` in [0, 1] shrinks every draw toward the untransformed image (the same random numbers): 1 is
+    the protocol itself, 0 no transform (see :meth:`ProtocolSource.set_warmup`).
     """
-    b = len(index)
-    zero, one = torch.zeros(b), torch.ones(b)
-    angle, scale, shift = zero, one, torch.zeros(b, 2)
-    if protocol == "rotation":
-        angle = (uniform(key, index, 1)[:, 0].float() * 2 - 1) * (MAX_ANGLE * amplitude)
-    elif protocol == "translation":
-        most = translation_pad(content)
-        shift = randint(key, index, 2, 2 * most + 1).float() - most  # B x 2, whole pixels
-        shift = shift if amplitude == 1.0 else (shift * amplitude).round()
-    elif protocol == "scale":
-        scale = torch.exp2((uniform(key, index, 1)[:, 0].float() * 3 - 1) * amplitude)
-    out_to_in = out_to_in_from_content(canvas, angle=angle, scale=scale, shift=(shift[:, 0], shift[:, 1]))
-    tx, ty = pixels_to_normalized(shift, canvas).unbind(1)
-    return {"angle": angle, "scale": scale, "tx": tx, "ty": ty, "matrix": out_to_in}
+    if protocol == "none":
+        return content_params(canvas, len(index))
+    return get_kind(protocol).draw(key, index, content, canvas, amplitude)
+
+
+def separable_warp(content: Tensor, matrix: Tensor, canvas: int) -> Tensor:
+    """``B x C x n x n`` content centred on a ``canvas`` side and warped by axis-aligned sampling matrices
+    ``B x 3 x 3``: bilinear sampling is then separable, ``image = K_y @ content @ K_x^T`` (two batched products
+    instead of a ``grid_sample``; equal to ``warp`` of the padded content up to float rounding)."""
+    b, c, n = content.shape[0], content.shape[1], content.shape[-1]
+    pad = (canvas - n) // 2
+    k_y = axis_weights(matrix[:, 1, 1], matrix[:, 1, 2], canvas, pad, n).repeat_interleave(c, 0)
+    k_x = axis_weights(matrix[:, 0, 0], matrix[:, 0, 2], canvas, pad, n).repeat_interleave(c, 0)
+    return (k_y @ content.reshape(b * c, n, n) @ k_x.transpose(1, 2)).reshape(b, c, canvas, -1)
+
+
+def _centred(content: Tensor, canvas: int) -> Tensor:
+    """``content`` (``B x C x n x n``) centred on a ``canvas`` side with zeros (itself when it fits exactly)."""
+    pad = canvas - content.shape[-1]
+    return content if pad == 0 else F.pad(content, (pad // 2, pad - pad // 2) * 2)
 
 
 class ProtocolSource(BatchSource):
@@ -188,26 +193,19 @@ class ProtocolSource(BatchSource):
     def render(self, index: Tensor, epoch: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Images ``B x C x S x S``, labels ``(B,)`` and params of the samples ``index`` in ``epoch``."""
         index = torch.as_tensor(index, dtype=torch.long)
-        b, key, n = len(index), self.epoch_key(epoch), self.content
+        key, n = self.epoch_key(epoch), self.content
         digits = self.images[index.to(self.images.device)].float().div_(255.0)
         digits = digits[:, None] if digits.dim() == 3 else digits  # B x C x n x n
         params = {k: v.to(digits.device) for k, v in draw_transforms(self.protocol, key, index, self.canvas, n,
                                                                      self.amplitude(epoch)).items()}
-        matrix = params["matrix"]
-        if self.protocol == "rotation":
-            images = warp(digits, matrix)
-        elif self.protocol == "none":
-            images = digits
-        else:
-            # T and S warp the centred content along the axes only, so bilinear sampling is separable:
-            # image = K_y @ content @ K_x^T (two batched products instead of a grid_sample)
-            c, pad = digits.shape[1], (self.canvas - n) // 2
-            k_y = axis_weights(matrix[:, 1, 1], matrix[:, 1, 2], self.canvas, pad, n).repeat_interleave(c, 0)
-            k_x = axis_weights(matrix[:, 0, 0], matrix[:, 0, 2], self.canvas, pad, n).repeat_interleave(c, 0)
-            images = (k_y @ digits.reshape(b * c, n, n) @ k_x.transpose(1, 2)).reshape(b, c, self.canvas, -1)
-            params["clutter_index"] = add_clutter(
-                images, self.clutter_pool, key, index, resize=self.protocol == "scale"
-            )
+        if self.protocol == "none":
+            return digits.contiguous(), self.labels[index.to(self.labels.device)], params
+        kind = get_kind(self.protocol)
+        images = separable_warp(digits, params["matrix"], self.canvas) if kind.separable else \
+            warp(_centred(digits, self.canvas), params["matrix"])
+        if kind.clutter is not None:
+            params["clutter_index"] = add_clutter(images, self.clutter_pool, key, index,
+                                                  resize=kind.clutter == "resized")
             images = images.clamp_(0.0, 1.0)
         return images.contiguous(), self.labels[index.to(self.labels.device)], params
 
@@ -264,8 +262,9 @@ class MNISTSource(ProtocolSource):
         pool = train_images[train_idx]  # training digits only, for every split
         if image_size is not None:
             images, pool = resize_images(images, image_size), resize_images(pool, image_size)
-        super().__init__(dataset, split, seed, images, labels, pool, BUILTIN[dataset].protocol, 10)
+        own = BUILTIN[dataset].protocol  # a named variant's, else the protocol given (plain mnist)
+        super().__init__(dataset, split, seed, images, labels, pool, own if own != "none" else protocol, 10)
 
 
-__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource", "ProtocolSource",
-           "add_clutter", "axis_weights", "draw_transforms", "resize_images", "tent", "val_indices"]  # fmt: skip
+__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource", "ProtocolSource", "add_clutter", "axis_weights",
+           "draw_transforms", "resize_images", "separable_warp", "tent", "val_indices"]

@@ -10,8 +10,10 @@ Data set names: the built-in ``mnist``, ``mnist-rot``, ``mnist-trans``, ``mnist-
 ``svhn``, and the user's own data as ``folder:PATH``, ``idx:PATH`` or ``npz:FILE`` (see
 :mod:`stnlab.data.custom`).
 
-Protocols (``protocol=none|rotation|scale|translation``; the papers' R, S and T) apply to MNIST and to the
-user's data alike, with canvases scaled from the MNIST ones by the content side ``N`` (28 for MNIST):
+Protocols (``protocol=none`` or a transform kind of :mod:`stnlab.data.kinds`: ``rotation``, ``scale``,
+``translation`` -- the papers' R, S and T -- or ``perspective``) apply to MNIST and to the user's data alike,
+with canvases scaled from the MNIST ones by the content side ``N`` (28 for MNIST); each kind's module states
+its canvas and its random draws:
 
 =============  =============================  ================================================
 protocol       canvas side                    transform
@@ -20,6 +22,7 @@ none           ``N``                          none
 rotation       ``N``                          rotation ``U[-90, 90]`` degrees
 translation    ``N + 2 * round(16 N / 28)``   whole-pixel shift up to the padding; clutter
 scale          ``N + 2 * round(1.5 N)``       scale ``2**U(-1, 2)``; resized clutter
+perspective    ``N``                          tilt ``U[-0.2, 0.2]`` per axis
 =============  =============================  ================================================
 
 ``mnist-rot`` is ``mnist`` with ``protocol=rotation`` (likewise ``mnist-trans``, ``mnist-scale``): the
@@ -32,9 +35,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from stnlab.data.kinds import get_kind, kind_names
 from stnlab.errors import StnlabError
 
-PROTOCOLS = ("none", "rotation", "scale", "translation")
 CUSTOM_KINDS = ("folder", "idx", "npz")
 PROTOCOL_PASSES = 10  # transformed test passes averaged by the papers
 MNIST_NAMES = {"none": "mnist", "rotation": "mnist-rot", "translation": "mnist-trans", "scale": "mnist-scale"}
@@ -82,25 +85,21 @@ class DataSpec:
         return self.input_shape[1]
 
 
+def protocols() -> tuple[str, ...]:
+    """The valid protocols: ``none`` and every registered transform kind."""
+    return ("none", *kind_names())
+
+
 def canvas_size(protocol: str, content: int) -> int:
     """The canvas side of ``protocol`` for content images of side ``content`` (MNIST: 28, 28, 60, 112)."""
     check_protocol(protocol)
-    if protocol == "translation":
-        return content + 2 * translation_pad(content)
-    if protocol == "scale":
-        return content + 2 * round(1.5 * content)
-    return content
-
-
-def translation_pad(content: int) -> int:
-    """Padding (and largest shift, in pixels) of the translation protocol: 16 for 28-pixel content."""
-    return round(16 * content / 28)
+    return content if protocol == "none" else get_kind(protocol).canvas(content)
 
 
 def check_protocol(protocol: str) -> None:
-    """StnlabError unless ``protocol`` is one of :data:`PROTOCOLS`."""
-    if protocol not in PROTOCOLS:
-        raise StnlabError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)} (--set protocol=...)")
+    """StnlabError unless ``protocol`` is one of :func:`protocols`."""
+    if protocol not in protocols():
+        raise StnlabError(f"unknown protocol {protocol!r}; valid: {', '.join(protocols())} (--set protocol=...)")
 
 
 def with_protocol(base: DataSpec, protocol: str, name: str | None = None) -> DataSpec:
@@ -154,7 +153,7 @@ def mnist_name(dataset: str, protocol: str) -> str:
     if own != "none":
         raise StnlabError(f"{dataset} already applies the {own} protocol; use --dataset mnist "
                           f"--set protocol={protocol}")
-    return MNIST_NAMES[protocol]
+    return MNIST_NAMES.get(protocol, dataset)  # a kind without a named MNIST variant keeps the name
 
 
 def check_dataset(dataset: str, protocol: str = "none", image_size: int | None = None) -> None:
@@ -186,10 +185,10 @@ def builtin_spec(dataset: str, protocol: str = "none", image_size: int | None = 
         return BUILTIN[dataset]
     name = mnist_name(dataset, protocol)
     spec = BUILTIN[name]
-    if image_size in (None, 28):
+    if image_size in (None, 28) and protocol in ("none", spec.protocol):
         return spec
-    base = replace(_MNIST_BASE, input_shape=(1, image_size, image_size))
-    return with_protocol(base, spec.protocol, name)
+    base = replace(_MNIST_BASE, input_shape=(1, image_size or 28, image_size or 28))
+    return with_protocol(base, spec.protocol if protocol == "none" else protocol, name)
 
 
 def test_passes(dataset: str, protocol: str = "none") -> int:
@@ -200,6 +199,5 @@ def test_passes(dataset: str, protocol: str = "none") -> int:
     return PROTOCOL_PASSES if protocol != "none" else 1
 
 
-__all__ = ["BUILTIN", "CUSTOM_KINDS", "MNIST_NAMES", "PROTOCOLS", "DataSpec", "builtin_spec", "canvas_size",
-           "check_dataset", "check_protocol", "mnist_name", "parse_dataset", "test_passes", "translation_pad",
-           "with_protocol"]
+__all__ = ["BUILTIN", "CUSTOM_KINDS", "MNIST_NAMES", "DataSpec", "builtin_spec", "canvas_size", "check_dataset",
+           "check_protocol", "mnist_name", "parse_dataset", "protocols", "test_passes", "with_protocol"]

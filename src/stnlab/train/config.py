@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from stnlab.data.spec import BUILTIN, check_dataset
+from stnlab.data.spec import BUILTIN, check_dataset, protocols
 from stnlab.errors import StnlabError
 from stnlab.geometry import FAMILIES
 from stnlab.models.locnets import LOC_BODIES
@@ -72,8 +72,8 @@ class RunConfig:
     ``st_log_scale_bound`` > 0 adds ``relu(|log-scale| - bound)^2`` per ST (a soft bound on the zoom);
     ``st_grid_every`` > 0 writes ``st_grid_epochNNN.png`` every that many epochs and at the last step (0: never).
     ``dataset`` is a built-in name or ``folder:PATH`` / ``idx:PATH`` / ``npz:FILE``; ``protocol``
-    (none = null, rotation, scale, translation), ``image_size`` (resize to N x N) and ``strict`` (refuse
-    unreadable image files) select its variant (:func:`stnlab.data.make_source`).
+    (none = null, or a transform kind: rotation, scale, translation, perspective), ``image_size`` (resize to
+    N x N) and ``strict`` (refuse unreadable image files) select its variant (:func:`stnlab.data.make_source`).
     ``grad_clip`` > 0 clips the norm of the whole gradient; ``loc_grad_clip`` > 0 clips the norm of the
     loc-nets' own parameters' gradient (the ``st*`` parameter groups, before ``grad_clip``), so a loc-net's
     large gradient does not shrink the classifier's steps.
@@ -247,7 +247,7 @@ def _check(cfg: RunConfig) -> None:
     if cfg.transform_warmup > 0 and protocol == "none" and not augmented:
         raise bad("transform_warmup", "needs a transformed protocol or an augmented data set (plankton, "
                   "mnist-rot, mnist-scale, mnist-trans or "
-                  "--set protocol=rotation|scale|translation); use 0 for this data set")
+                  f"--set protocol={'|'.join(protocols()[1:])}); use 0 for this data set")
     if cfg.steps is not None and cfg.steps < 1:
         raise bad("steps", "must be >= 1 (or none to train for 'epochs')")
     if cfg.iterations is not None and cfg.iterations < 1:
