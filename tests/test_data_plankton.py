@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stnlab.data import make_source, plankton
+from stnlab.data import make_source, plankton_files
 from stnlab.data.plankton import decode, load_plankton, preprocess, split_indices
 from stnlab.errors import StnlabError
 from stnlab.geometry import warp
@@ -120,7 +120,7 @@ def test_cache_is_reused_on_a_second_load(real, plankton_root, cache_dir, monkey
     def no_decode(*a, **k):
         raise AssertionError("decoded again instead of using the cache")
 
-    monkeypatch.setattr(plankton, "decode", no_decode)
+    monkeypatch.setattr(plankton_files, "decode", no_decode)
     again = load_plankton(plankton_root, cache_dir)
     assert np.array_equal(again.labels, real.labels) and np.array_equal(again.images[::997], real.images[::997])
 

@@ -6,9 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stnlab.data import as_torch_dataset, load_mnist, make_source
-from stnlab.data.protocols import CANVAS, val_indices
+from stnlab.data import BUILTIN, as_torch_dataset, load_mnist, make_source
+from stnlab.data.mnist import MNIST, val_indices
 from stnlab.geometry import affine_matrix, invert, rotation_matrix, warp
+
+CANVAS = {name: BUILTIN[name].canvas for name in ("mnist", *MNIST.variants)}  # 28, 28, 60, 112
 
 BS = 64
 

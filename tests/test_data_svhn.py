@@ -152,9 +152,9 @@ def test_a_tar_member_leaving_the_folder_is_refused(tmp_path, monkeypatch, pytho
 
 
 def test_without_h5py_svhn_names_the_extra_to_install(root, monkeypatch):
-    from stnlab.data import svhn
+    from stnlab.data import svhn_files
 
-    monkeypatch.setattr(svhn, "h5py", None)  # as if h5py were not installed
+    monkeypatch.setattr(svhn_files, "h5py", None)  # as if h5py were not installed
     with pytest.raises(StnlabError, match=r'needs h5py, .*pip install "stnlab\[svhn\]"') as err:
         make_source("svhn", "test", root=root)
     assert "\n" not in str(err.value)

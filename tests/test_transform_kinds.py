@@ -10,7 +10,7 @@ from torch import nn
 from stnlab.analysis import compensation, parse_transform
 from stnlab.data import make_source, protocols
 from stnlab.data.kinds import get_kind, kind_names, kinds
-from stnlab.data.protocols import ProtocolSource
+from stnlab.data.protocols import ProtocolSource, SplitImages
 from stnlab.data.rng import make_key
 from stnlab.errors import StnlabError
 from stnlab.geometry import invert, warp
@@ -74,7 +74,7 @@ def test_the_read_out_of_a_value_and_of_its_inverse(name):
 def test_each_kind_is_a_protocol_of_any_images(name):
     kind = get_kind(name)
     images, labels = (torch.rand(40, 20, 20) * 255).to(torch.uint8), torch.arange(40) % 4
-    source = ProtocolSource("toy", "train", 0, images, labels, images, name, 4)
+    source = ProtocolSource("toy", "train", 0, SplitImages(images, labels, images, 4), name)
     side = kind.canvas(20)
     batch = next(source.batches(8, return_params=True))
     assert batch.images.shape == (8, 1, side, side) and 0 <= float(batch.images.min()) <= float(batch.images.max()) <= 1

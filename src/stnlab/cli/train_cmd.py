@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stnlab.data import dataset_spec
+from stnlab.data import dataset_names, dataset_spec
 from stnlab.errors import StnlabError
 from stnlab.train import build_config, evaluate_run, load_config_json, parse_sets, read_config_file, train
 from stnlab.train.diagnostics import describe
@@ -26,8 +26,8 @@ def register(subparsers: Any) -> None:
                     "Config precedence: data set defaults < --config file < flags < --set.",
     )
     p.add_argument("--model", help="model name, e.g. CNN, STN-C0, STN-SL1 (see 'stnlab models')")
-    p.add_argument("--dataset", help="mnist, mnist-rot, mnist-trans, mnist-scale, svhn, plankton, or your own data: "
-                                      "folder:PATH, idx:PATH, npz:FILE (with --set protocol=..., image_size=N)")
+    p.add_argument("--dataset", help=f"{', '.join(dataset_names())}, or your own data: folder:PATH, idx:PATH, "
+                                      "npz:FILE (with --set protocol=..., image_size=N)")
     p.add_argument("--config", metavar="FILE", help="YAML or JSON file of config keys")
     p.add_argument("--epochs", type=int, help="number of epochs (ignored when steps is set)")
     p.add_argument("--steps", type=int, help="number of optimizer steps (overrides --epochs)")

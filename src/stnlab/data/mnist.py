@@ -1,7 +1,12 @@
-"""MNIST: IDX parsing (gz or raw) with validation, canonical md5s, loading, fetching and importing.
+"""MNIST, the registered data set ``mnist`` and its variants ``mnist-rot``, ``mnist-trans``, ``mnist-scale``.
 
-Files live in ``<data root>/mnist/`` under their standard names, gzipped or not. The md5s are those of
-the *decompressed* canonical IDX bytes, so any gzip of the right bytes is accepted.
+Its facts, stated once here: 1 x 28 x 28 grey digits, 10 classes; the splits (``train`` = MNIST train minus
+``val``; ``val`` = 10,000 MNIST train images chosen by a fixed permutation, key ``make_key("mnist-val",
+VAL_SEED)``, independent of the source seed; ``test`` = MNIST test); the canonical md5s; the papers' R, T and
+S protocols as named variants (any other transform kind as ``mnist --set protocol=KIND``); the run-config
+defaults. Files live in ``<data root>/mnist/`` under their standard names, gzipped or not. The md5s are those
+of the *decompressed* canonical IDX bytes, so any gzip of the right bytes is accepted. This module parses and
+validates the IDX files, loads, fetches and imports them, and registers the data set.
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from stnlab.data.dataspec import DataSpec
 from stnlab.data.download import download_file, md5_bytes
 from stnlab.data.paths import atomic_path, data_root
+from stnlab.data.protocols import ProtocolSource, SplitImages, resize_images
+from stnlab.data.rng import make_key, permutation
+from stnlab.data.spec import BUILTIN, DatasetInfo, SourceOptions, register_dataset, variant_name
 from stnlab.errors import StnlabError
 
 FILES = {
@@ -33,6 +42,8 @@ MD5 = {
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 COUNTS = {"train": 60000, "test": 10000}
+VAL_SEED = 0
+VAL_SIZE = 10000
 MIRRORS = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -206,4 +217,60 @@ def mnist_status(root: str | Path | None = None) -> tuple[bool, str]:
     return True, f"{folder}: {counts[0]} train + {counts[1]} test images, md5 ok"
 
 
-__all__ = ["MIRRORS", "fetch_mnist", "import_mnist", "load_mnist", "mnist_status", "parse_idx"]
+def val_indices() -> tuple[Tensor, Tensor]:
+    """(train indices, val indices) into MNIST train: the fixed, documented hold-out (sorted int64)."""
+    order = permutation(make_key("mnist-val", VAL_SEED), COUNTS["train"])
+    return order[VAL_SIZE:].sort().values, order[:VAL_SIZE].sort().values
+
+
+class MNISTSource(ProtocolSource):
+    """A split of ``mnist``, ``mnist-rot``, ``mnist-trans`` or ``mnist-scale`` (:mod:`stnlab.data.protocols`).
+
+    ``options.protocol`` applies a protocol to plain ``mnist`` (``mnist`` + ``rotation`` is ``mnist-rot``, the
+    very same draws); ``options.image_size`` resizes the digits before the protocol.
+    """
+
+    def __init__(self, dataset: str, split: str = "train", options: SourceOptions | None = None) -> None:
+        o = options or SourceOptions(download=True)
+        if dataset not in ("mnist", *MNIST.variants):
+            raise StnlabError(f"unknown MNIST protocol {dataset!r}; use one of mnist, {', '.join(MNIST.variants)}")
+        dataset = variant_name(dataset, o.protocol)  # the random streams are named by the variant
+        train_images, train_labels = load_mnist("train", o.root, download=o.download)
+        train_idx, val_idx = val_indices()
+        if split == "test":
+            images, labels = load_mnist("test", o.root, download=o.download)
+        else:
+            keep = train_idx if split == "train" else val_idx
+            images, labels = train_images[keep], train_labels[keep]
+        pool = train_images[train_idx]  # training digits only, for every split
+        if o.image_size is not None:
+            images, pool = resize_images(images, o.image_size), resize_images(pool, o.image_size)
+        own = BUILTIN[dataset].protocol  # a named variant's, else the protocol given (plain mnist)
+        super().__init__(dataset, split, o.seed, SplitImages(images, labels, pool, 10),
+                         own if own != "none" else o.protocol)
+
+
+def prepare_mnist(root: str | Path | None = None, cache_dir: str | Path | None = None) -> str:
+    """Check that both splits load (MNIST needs no decoded cache); a summary line."""
+    sizes = [len(load_mnist(split, root)[0]) for split in COUNTS]
+    return f"mnist: {sizes[0]} train + {sizes[1]} test images (no cache needed)"
+
+
+MNIST = register_dataset(DatasetInfo(
+    # the KTH papers: SGD, lr 0.01, batch 256, step decay; epochs: docs/training.md
+    DataSpec("mnist", (1, 28, 28), 10, tuple(str(i) for i in range(10)), backbone="mnist", loc_net="mnist",
+             content_size=28, defaults={"epochs": 50}),
+    source=MNISTSource,
+    variants={"mnist-rot": "rotation", "mnist-trans": "translation", "mnist-scale": "scale"},
+    protocols=True,
+    splits=f"train: MNIST train minus val; val: {VAL_SIZE} MNIST train images (fixed permutation, seed "
+           f"{VAL_SEED}); test: MNIST test",
+    checksums=MD5,
+    status=mnist_status,
+    fetch=lambda root, progress: f"mnist ready in {fetch_mnist(root, progress=progress)}",
+    import_files=import_mnist,
+    prepare=prepare_mnist,
+))
+
+__all__ = ["MIRRORS", "MNIST", "VAL_SEED", "VAL_SIZE", "MNISTSource", "fetch_mnist", "import_mnist", "load_mnist",
+           "mnist_status", "parse_idx", "val_indices"]

@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from stnlab import io
+from stnlab.errors import StnlabError
 
 
 def _user_cache() -> Path:
@@ -50,4 +52,18 @@ def file_fingerprint(path: Path) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}"
 
 
-__all__ = ["atomic_path", "cache_root", "data_root", "ensure_dir", "file_fingerprint"]
+def copy_into(src: Path, target: Path) -> Path:
+    """Copy a file or folder to ``target`` through a temporary name (what a killed earlier copy left is
+    removed first); never over existing data. Returns ``target``."""
+    if target.exists():
+        raise StnlabError(f"{target} already exists; remove it first to import anew")
+    io.clean_stale_parts(target.parent)
+    with atomic_path(target) as tmp:
+        if src.is_dir():
+            shutil.copytree(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)
+    return target
+
+
+__all__ = ["atomic_path", "cache_root", "copy_into", "data_root", "ensure_dir", "file_fingerprint"]

@@ -1,9 +1,11 @@
-"""The MNIST protocols of the papers, generated on the fly in batches, for MNIST and for any images.
+"""The papers' protocols (and every transform kind) generated on the fly in batches, for any images.
 
-:class:`ProtocolSource` applies a protocol (``none``, ``rotation``, ``translation``, ``scale``) to uint8
-images of any side ``N`` (grey ``N x H x W`` or ``N x C x H x W``); :class:`MNISTSource` is one, over the
-MNIST digits. The table below is the MNIST case (``N = 28``); for other sides the canvas, the shift range
-and the clutter crops scale with ``N`` (:mod:`stnlab.data.spec`), and every channel gets the same warp.
+:class:`ProtocolSource` applies a protocol (``none`` or a transform kind of :mod:`stnlab.data.kinds`:
+``rotation``, ``translation``, ``scale``, ``perspective``) to uint8 images of any side ``N`` (grey
+``N x H x W`` or ``N x C x H x W``); :class:`stnlab.data.mnist.MNISTSource` is one, over the MNIST digits,
+as are the user's own data sets. The table below is the MNIST case (``N = 28``); for other sides the
+canvas, the shift range and the clutter crops scale with ``N`` (each kind's module states its canvas and
+draws), and every channel gets the same warp.
 
 =================  ======  =================================================================================
 dataset            canvas  per-sample transform (content) and clutter
@@ -16,20 +18,19 @@ dataset            canvas  per-sample transform (content) and clutter
                            6 clutter patches: a 6x6 crop resized to ``2k x 2k``, ``k ~ U{1..9}``
 =================  ======  =================================================================================
 
-Clutter is added after the digit is transformed, and the sum is clipped to [0, 1]. All of a batch is
-made at once: R by one ``grid_sample``; T and S, whose warps are axis-aligned, by separable bilinear
-weights (``image = K_y @ digit @ K_x^T``, equal to ``warp(padded digit, matrix)`` up to float rounding)
-and the clutter patches are placed with one ``index_add_``. Clutter always comes
-from the *training* digits (the train split, without the held-out validation images), for every split.
-
-Splits: ``train`` = MNIST train minus ``val``; ``val`` = 10,000 MNIST train images chosen by a fixed
-permutation (key ``make_key("mnist-val", VAL_SEED)``, independent of the source seed); ``test`` = MNIST test.
-A test (or val) "pass" ``p`` is ``epoch=p``; the papers' test error is the mean over passes 0..9.
+Clutter (the kind's ``clutter``) is added after the digit is transformed, and the sum is clipped to [0, 1].
+All of a batch is made at once: R (and perspective) by one ``grid_sample``; T and S, whose warps are
+axis-aligned (the kind's ``separable``), by separable bilinear weights (``image = K_y @ digit @ K_x^T``, equal
+to ``warp(padded digit, matrix)`` up to float rounding) and the clutter patches are placed with one
+``index_add_``. Clutter always comes from the *training* images (the train split, without the held-out
+validation images), for every split. A test (or val) "pass" ``p`` is ``epoch=p``; the papers' test error is
+the mean over passes 0..9.
 
 Params (``return_params=True``), all ``(B,)`` unless stated: ``angle`` (radians, content turned
 counter-clockwise on screen), ``scale`` (content magnification), ``tx``, ``ty`` (content shift, normalised
 units of the output canvas, + = right/down), ``matrix`` (``B x 3 x 3``: the *sampling* matrix, the map
-from output to input coordinates; ``stnlab.geometry.warp(centred digit, matrix)`` gives the image).
+from output to input coordinates; ``stnlab.geometry.warp(centred digit, matrix)`` gives the image), and
+what the kind adds (perspective: ``px``, ``py``).
 ``matrix`` is ``stnlab.geometry.out_to_in_from_content(canvas, angle=angle, scale=scale, shift=pixels)``:
 with y pointing down the content map is ``affine_matrix(-angle, scale, (tx, ty))`` and ``matrix`` is its
 inverse (for mnist-rot exactly ``rotation_matrix(angle)``; ``warp(image, rotation_matrix(-angle))`` undoes
@@ -38,32 +39,21 @@ it). T/S also give ``clutter_index`` (``B x 6``, indices into ``source.clutter_p
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stnlab.data.dataspec import canvas_size
 from stnlab.data.kinds import content_params, get_kind
-from stnlab.data.mnist import load_mnist
-from stnlab.data.rng import make_key, permutation, uniform
+from stnlab.data.rng import make_key, uniform
 from stnlab.data.source import BatchSource
-from stnlab.data.spec import BUILTIN, MNIST_NAMES, canvas_size, mnist_name
-from stnlab.errors import StnlabError
 from stnlab.geometry import warp
 
-VAL_SEED = 0
-VAL_SIZE = 10000
-CANVAS = {name: BUILTIN[name].canvas for name in MNIST_NAMES.values()}  # 28, 28, 60, 112
 NUM_CLUTTER = 6
 CROP = 6  # clutter crop side for 28-pixel content (scaled with the content side)
 _CLUTTER_STREAM = 16  # transform draws use streams 0..15, clutter draws 16..
-
-
-def val_indices() -> tuple[Tensor, Tensor]:
-    """(train indices, val indices) into MNIST train: the fixed, documented hold-out (sorted int64)."""
-    order = permutation(make_key("mnist-val", VAL_SEED), 60000)
-    return order[VAL_SIZE:].sort().values, order[:VAL_SIZE].sort().values
 
 
 def tent(coord: Tensor, n: int) -> Tensor:
@@ -165,20 +155,27 @@ def _centred(content: Tensor, canvas: int) -> Tensor:
     return content if pad == 0 else F.pad(content, (pad // 2, pad - pad // 2) * 2)
 
 
-class ProtocolSource(BatchSource):
-    """Images of one split seen through a protocol (``none``, ``rotation``, ``translation``, ``scale``).
+class SplitImages(NamedTuple):
+    """The images of one split: uint8 ``images`` ``N x H x W`` (grey) or ``N x C x H x W``, int64 ``labels``,
+    the ``pool`` that clutter is cut from (the training split's images) and the number of classes."""
 
-    ``images`` are uint8 ``N x H x W`` (grey) or ``N x C x H x W``, ``pool`` the images clutter is cut from
-    (the training split); ``rng_name`` names the random streams (the MNIST data set names keep theirs).
-    """
+    images: Tensor
+    labels: Tensor
+    pool: Tensor
+    num_classes: int
+
+
+class ProtocolSource(BatchSource):
+    """The images of one split (:class:`SplitImages`) seen through ``protocol`` (``none`` or a transform kind);
+    ``rng_name`` names the random streams (default: the data set's name; the MNIST names keep theirs)."""
 
     ramps_transforms = True
 
-    def __init__(self, dataset: str, split: str, seed: int, images: Tensor, labels: Tensor, pool: Tensor,
-                 protocol: str, num_classes: int, rng_name: str | None = None) -> None:
+    def __init__(self, dataset: str, split: str, seed: int, data: SplitImages, protocol: str,
+                 rng_name: str | None = None) -> None:
         super().__init__(dataset, split, seed)
-        self.images, self.labels, self.clutter_pool = images, labels, pool
-        self.protocol, self.num_classes, self.rng_name = protocol, num_classes, rng_name or dataset
+        images, self.labels, self.clutter_pool, self.num_classes = data
+        self.images, self.protocol, self.rng_name = images, protocol, rng_name or dataset
         c = 1 if images.dim() == 3 else images.shape[1]
         h, w = images.shape[-2:]
         self.content = h
@@ -231,40 +228,5 @@ def resize_images(images: Tensor, size: int | tuple[int, int]) -> Tensor:
     return out[:, 0] if images.dim() == 3 else out
 
 
-class MNISTSource(ProtocolSource):
-    """A split of ``mnist``, ``mnist-rot``, ``mnist-trans`` or ``mnist-scale`` (see the module docstring).
-
-    ``protocol`` applies a protocol to plain ``mnist`` (``mnist`` + ``rotation`` is ``mnist-rot``, the
-    very same draws); ``image_size`` resizes the digits before the protocol.
-    """
-
-    def __init__(
-        self,
-        dataset: str,
-        split: str = "train",
-        *,
-        root: str | Path | None = None,
-        seed: int = 0,
-        download: bool = True,
-        protocol: str = "none",
-        image_size: int | None = None,
-    ) -> None:
-        if dataset not in CANVAS:
-            raise StnlabError(f"unknown MNIST protocol {dataset!r}; use one of {', '.join(CANVAS)}")
-        dataset = mnist_name(dataset, protocol)
-        train_images, train_labels = load_mnist("train", root, download=download)
-        train_idx, val_idx = val_indices()
-        if split == "test":
-            images, labels = load_mnist("test", root, download=download)
-        else:
-            keep = train_idx if split == "train" else val_idx
-            images, labels = train_images[keep], train_labels[keep]
-        pool = train_images[train_idx]  # training digits only, for every split
-        if image_size is not None:
-            images, pool = resize_images(images, image_size), resize_images(pool, image_size)
-        own = BUILTIN[dataset].protocol  # a named variant's, else the protocol given (plain mnist)
-        super().__init__(dataset, split, seed, images, labels, pool, own if own != "none" else protocol, 10)
-
-
-__all__ = ["CANVAS", "VAL_SEED", "VAL_SIZE", "MNISTSource", "ProtocolSource", "add_clutter", "axis_weights",
-           "draw_transforms", "resize_images", "separable_warp", "tent", "val_indices"]
+__all__ = ["ProtocolSource", "SplitImages", "add_clutter", "axis_weights", "draw_transforms", "resize_images",
+           "separable_warp", "tent"]

@@ -1,159 +1,190 @@
-"""Data set descriptions: the one place that states the facts of a data set.
+"""The registry of data sets: every built-in data set is one :class:`DatasetInfo`, registered by its own module.
 
-A :class:`DataSpec` says what a model and a training run need to know about a data set: the image shape
-the model sees (after the protocol's canvas), the classes and their names, the number of output heads,
-how many transformed test passes the evaluation averages, the run-config defaults, which registered
-backbone builds its CNN and which loc-net body its STNs use. The model registry, the data sources, the
-run config and the evaluation all read it from here.
+A data set's module (:mod:`stnlab.data.mnist`, :mod:`~stnlab.data.plankton`, :mod:`~stnlab.data.svhn`, or a
+user's own file) states its facts once -- its :class:`~stnlab.data.dataspec.DataSpec` (shape, classes, heads,
+run-config defaults, backbone, loc-net), its splits and checksums, the protocols it accepts and its named
+variants -- and the functions that reach its files (source, status, fetch, import, prepare); then it calls
+:func:`register_dataset`. Everything else reads the registry: :func:`stnlab.data.make_source`,
+:func:`stnlab.data.dataset_spec`, the run config's defaults and checks, the model registry, ``stnlab data``
+and the evaluation's pass count. Adding a data set is one file (docs/architecture.md).
 
-Data set names: the built-in ``mnist``, ``mnist-rot``, ``mnist-trans``, ``mnist-scale``, ``plankton``,
-``svhn``, and the user's own data as ``folder:PATH``, ``idx:PATH`` or ``npz:FILE`` (see
-:mod:`stnlab.data.custom`).
-
-Protocols (``protocol=none`` or a transform kind of :mod:`stnlab.data.kinds`: ``rotation``, ``scale``,
-``translation`` -- the papers' R, S and T -- or ``perspective``) apply to MNIST and to the user's data alike,
-with canvases scaled from the MNIST ones by the content side ``N`` (28 for MNIST); each kind's module states
-its canvas and its random draws:
-
-=============  =============================  ================================================
-protocol       canvas side                    transform
-=============  =============================  ================================================
-none           ``N``                          none
-rotation       ``N``                          rotation ``U[-90, 90]`` degrees
-translation    ``N + 2 * round(16 N / 28)``   whole-pixel shift up to the padding; clutter
-scale          ``N + 2 * round(1.5 N)``       scale ``2**U(-1, 2)``; resized clutter
-perspective    ``N``                          tilt ``U[-0.2, 0.2]`` per axis
-=============  =============================  ================================================
-
-``mnist-rot`` is ``mnist`` with ``protocol=rotation`` (likewise ``mnist-trans``, ``mnist-scale``): the
-same source, the same random draws. A transformed protocol is evaluated over 10 test passes, else 1.
+Names: a registered data set answers to its name and to its variants' names (``mnist-rot`` is ``mnist``
+under the rotation protocol: the same source, the same random draws); the user's own data are
+``folder:PATH``, ``idx:PATH`` or ``npz:FILE`` (:mod:`stnlab.data.custom`). A data set that accepts protocols
+(``protocols=True``: MNIST and the user's data) may be seen through any (``--set protocol=...``) and resized
+(``--set image_size=N``); a transformed protocol is evaluated over 10 test passes, else 1.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from stnlab.data.kinds import get_kind, kind_names
+from stnlab.data.dataspec import (
+    MIN_IMAGE_SIZE,
+    PROTOCOL_PASSES,
+    DataSpec,
+    canvas_size,
+    check_protocol,
+    protocols,
+    with_protocol,
+)
+from stnlab.data.source import BatchSource
 from stnlab.errors import StnlabError
 
 CUSTOM_KINDS = ("folder", "idx", "npz")
-PROTOCOL_PASSES = 10  # transformed test passes averaged by the papers
-MNIST_NAMES = {"none": "mnist", "rotation": "mnist-rot", "translation": "mnist-trans", "scale": "mnist-scale"}
-MIN_IMAGE_SIZE = 4
+Root = str | Path | None
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    """The facts of one data set (after its protocol and resizing).
+class SourceOptions:
+    """Where and how a split is read (the keywords of :func:`stnlab.data.make_source`): ``root`` overrides
+    ``STNLAB_DATA``, ``cache_dir`` ``STNLAB_CACHE``; ``seed`` sets the shuffling and the random transforms;
+    ``download`` allows fetching a missing data set; ``protocol``, ``image_size`` and ``strict`` select the
+    variant of a data set that accepts them."""
 
-    ``input_shape`` is ``(C, H, W)`` of the images the model sees; ``content_size`` is the side of the
-    images before the protocol's canvas (``None`` for data sets without protocols); ``backbone`` names
-    the registered backbone that builds the data set's CNN (:mod:`stnlab.models`), ``loc_net`` its default
-    loc-net body; ``defaults`` are run-config values that override :class:`~stnlab.train.RunConfig`'s;
-    ``augmented``: its training split draws a random augmentation of its own (plankton), which
-    ``transform_warmup`` can ramp in like a protocol.
+    root: Root = None
+    cache_dir: Root = None
+    seed: int = 0
+    download: bool = False
+    protocol: str = "none"
+    image_size: int | None = None
+    strict: bool = False
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any]) -> SourceOptions:
+        """``SourceOptions(**options)``; a TypeError naming the valid keywords for an unknown one."""
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown source option(s) {', '.join(unknown)}; valid: "
+                            f"{', '.join(f.name for f in fields(cls))}")
+        return cls(**options)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registered data set: its facts and the functions that reach its files.
+
+    ``spec`` is its :class:`DataSpec` (for a data set that accepts protocols: of its content images, under
+    ``none``); ``source(name, split, options)`` builds the :class:`~stnlab.data.source.BatchSource` of a split
+    (for a data set that accepts protocols, ``name`` is the variant of ``options.protocol``, and that protocol
+    is the variant's when none is given: ``mnist`` + rotation arrives as ``mnist-rot`` + rotation); ``variants`` maps
+    other names to the protocol they apply (``{"mnist-rot": "rotation"}``); ``splits`` says how the
+    train/val/test splits are made, ``checksums`` the md5 of its files (where fixed). The data-root functions
+    (``None`` for a data set that does not live in the data root): ``status(root) -> (ok, line)``,
+    ``fetch(root, progress) -> line``, ``import_files(path, root) -> copied paths``,
+    ``prepare(root, cache_dir) -> line``.
     """
 
-    name: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    class_names: tuple[str, ...]
-    num_heads: int = 1
-    test_passes: int = 1
-    protocol: str = "none"
-    content_size: int | None = None
-    backbone: str = "mnist"
-    loc_net: str = "mnist"
-    augmented: bool = False
-    defaults: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    spec: DataSpec
+    source: Callable[[str, str, SourceOptions], BatchSource]
+    variants: Mapping[str, str] = field(default_factory=dict)
+    protocols: bool = False
+    splits: str = ""
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    status: Callable[[Root], tuple[bool, str]] | None = None
+    fetch: Callable[[Root, bool], str] | None = None
+    import_files: Callable[[Path, Root], list[Path]] | None = None
+    prepare: Callable[[Root, Root], str] | None = None
 
     @property
-    def in_channels(self) -> int:
-        """Channels of an input image (1 grey, 3 colour)."""
-        return self.input_shape[0]
-
-    @property
-    def image_size(self) -> int:
-        """The side of a (square) input image; for a non-square one, its height."""
-        return self.input_shape[1]
-
-    @property
-    def canvas(self) -> int:
-        """The side of the protocol's canvas (= ``image_size``)."""
-        return self.input_shape[1]
+    def name(self) -> str:
+        """Its name (the folder in the data root, for a data set that lives there)."""
+        return self.spec.name
 
 
-def protocols() -> tuple[str, ...]:
-    """The valid protocols: ``none`` and every registered transform kind."""
-    return ("none", *kind_names())
+_DATASETS: dict[str, DatasetInfo] = {}
+_NAMES: dict[str, tuple[str, str]] = {}  # every registered name -> (data set, protocol of that name)
 
 
-def canvas_size(protocol: str, content: int) -> int:
-    """The canvas side of ``protocol`` for content images of side ``content`` (MNIST: 28, 28, 60, 112)."""
-    check_protocol(protocol)
-    return content if protocol == "none" else get_kind(protocol).canvas(content)
+def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    """Add ``info`` (its name and variant names must be new, not ``folder:``-style) and return it."""
+    names = {info.name: "none", **info.variants}
+    taken = [n for n in names if n in _NAMES or ":" in n]
+    if taken:
+        raise StnlabError(f"data set name(s) {', '.join(taken)} already registered (or contain ':')")
+    if info.variants and not info.protocols:
+        raise StnlabError(f"{info.name}: variants need a data set that accepts protocols (protocols=True)")
+    for protocol in names.values():
+        check_protocol(protocol)
+    _DATASETS[info.name] = info
+    _NAMES.update({n: (info.name, p) for n, p in names.items()})
+    return info
 
 
-def check_protocol(protocol: str) -> None:
-    """StnlabError unless ``protocol`` is one of :func:`protocols`."""
-    if protocol not in protocols():
-        raise StnlabError(f"unknown protocol {protocol!r}; valid: {', '.join(protocols())} (--set protocol=...)")
+def unregister_dataset(name: str) -> None:
+    """Remove the data set ``name`` (and its variants) from the registry."""
+    info = _DATASETS.pop(name)
+    for n in (info.name, *info.variants):
+        _NAMES.pop(n, None)
 
 
-def with_protocol(base: DataSpec, protocol: str, name: str | None = None) -> DataSpec:
-    """``base`` (its ``input_shape`` = the content images) seen through ``protocol``."""
-    c, h, w = base.input_shape
-    if protocol != "none" and h != w:
-        raise StnlabError(f"{base.name}: protocol {protocol!r} needs square images, these are {h} x {w}; "
-                          f"resize them with --set image_size=N")
-    side = canvas_size(protocol, h)
-    shape = (c, side, side) if protocol != "none" else base.input_shape
-    passes = PROTOCOL_PASSES if protocol != "none" else 1
-    return replace(base, name=name or base.name, input_shape=shape, protocol=protocol, content_size=h,
-                   test_passes=passes)
+def registered() -> Mapping[str, DatasetInfo]:
+    """Every registered data set by name (variants not listed apart)."""
+    return dict(_DATASETS)
 
 
-_MNIST_BASE = DataSpec("mnist", (1, 28, 28), 10, tuple(str(i) for i in range(10)),
-                       backbone="mnist", loc_net="mnist", content_size=28,
-                       # the KTH papers: SGD, lr 0.01, batch 256, step decay; epochs: docs/training.md
-                       defaults={"epochs": 50})
+def dataset_names() -> tuple[str, ...]:
+    """Every registered name a model or a run accepts, variants included (``mnist``, ``mnist-rot``, ...)."""
+    return tuple(_NAMES)
 
-BUILTIN: dict[str, DataSpec] = {
-    **{name: with_protocol(_MNIST_BASE, p, name) for p, name in MNIST_NAMES.items()},
-    # the KTH plankton CNN; the loc-net is our choice (the papers do not give it)
-    "plankton": DataSpec("plankton", (1, 95, 95), 121, (), backbone="plankton", loc_net="ndsb", augmented=True,
-                         defaults={"epochs": 100, "weight_decay": 5e-4, "loc_lr_multiplier": 0.1}),
-    # Jaderberg et al.: loc-nets at lr x 0.1, weight decay 5e-4; 5 heads of 10 digits + "no digit"
-    "svhn": DataSpec("svhn", (3, 64, 64), 11, (*(str(i) for i in range(10)), "none"), num_heads=5,
-                     backbone="svhn", loc_net="small",
-                     defaults={"epochs": 40, "loc_lr_multiplier": 0.1, "weight_decay": 5e-4}),
-}
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registered data set that ``name`` (a name or a variant's) belongs to."""
+    if name not in _NAMES:
+        raise StnlabError(f"unknown dataset {name!r}; valid: {', '.join(_NAMES)}")
+    return _DATASETS[_NAMES[name][0]]
+
+
+class _Specs(Mapping[str, DataSpec]):
+    """Read-only, live view ``name -> DataSpec`` of every registered name (variants included)."""
+
+    def __getitem__(self, name: str) -> DataSpec:
+        if name not in _NAMES:
+            raise KeyError(name)
+        info = _DATASETS[_NAMES[name][0]]
+        return with_protocol(info.spec, _NAMES[name][1], name) if info.protocols else info.spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(_NAMES))
+
+    def __len__(self) -> int:
+        return len(_NAMES)
+
+
+BUILTIN: Mapping[str, DataSpec] = _Specs()  # the registered data sets' specs, by name (live)
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """The run-config defaults of ``dataset`` (a registered name); ``{}`` for a user's ``folder:``-style one."""
+    return dict(BUILTIN[dataset].defaults) if dataset in _NAMES else {}
 
 
 def parse_dataset(dataset: str) -> tuple[str, Path | None]:
-    """``("builtin", None)`` for a built-in name, ``(kind, path)`` for ``folder:``/``idx:``/``npz:`` names."""
-    if dataset in BUILTIN:
+    """``("builtin", None)`` for a registered name, ``(kind, path)`` for ``folder:``/``idx:``/``npz:`` names."""
+    if dataset in _NAMES:
         return "builtin", None
     kind, sep, path = str(dataset).partition(":")
     if sep and kind in CUSTOM_KINDS:
         if not path:
             raise StnlabError(f"data set {dataset!r} names no path; e.g. --dataset {kind}:PATH")
         return kind, Path(path).expanduser()
-    raise StnlabError(f"unknown dataset {dataset!r}; valid: {', '.join(BUILTIN)}, or your own data as "
+    raise StnlabError(f"unknown dataset {dataset!r}; valid: {', '.join(_NAMES)}, or your own data as "
                       f"folder:PATH, idx:PATH or npz:FILE")
 
 
-def mnist_name(dataset: str, protocol: str) -> str:
-    """The built-in MNIST name for ``dataset`` (an MNIST name) under ``protocol``; refuses a conflict."""
-    own = BUILTIN[dataset].protocol
+def variant_name(dataset: str, protocol: str) -> str:
+    """The registered name of ``dataset`` under ``protocol``: its variant for that protocol (``mnist`` +
+    rotation = ``mnist-rot``), else its own name; refuses a variant seen through another protocol."""
+    base, own = _NAMES[dataset]
     if protocol in ("none", own):
         return dataset
     if own != "none":
-        raise StnlabError(f"{dataset} already applies the {own} protocol; use --dataset mnist "
+        raise StnlabError(f"{dataset} already applies the {own} protocol; use --dataset {base} "
                           f"--set protocol={protocol}")
-    return MNIST_NAMES.get(protocol, dataset)  # a kind without a named MNIST variant keeps the name
+    return next((n for n, p in _DATASETS[base].variants.items() if p == protocol), base)
 
 
 def check_dataset(dataset: str, protocol: str = "none", image_size: int | None = None) -> None:
@@ -164,10 +195,11 @@ def check_dataset(dataset: str, protocol: str = "none", image_size: int | None =
         raise StnlabError(f"image_size must be >= {MIN_IMAGE_SIZE} (or none to keep the images' size), "
                           f"got {image_size}")
     if kind == "builtin":
-        if dataset in MNIST_NAMES.values():
-            mnist_name(dataset, protocol)
+        if dataset_info(dataset).protocols:
+            variant_name(dataset, protocol)
         elif protocol != "none" or image_size is not None:
-            raise StnlabError(f"protocol and image_size apply to mnist and to folder:/idx:/npz: data sets, "
+            accepting = ", ".join(n for n, i in _DATASETS.items() if i.protocols)
+            raise StnlabError(f"protocol and image_size apply to {accepting} and to folder:/idx:/npz: data sets, "
                               f"not to {dataset}; drop --set protocol/image_size")
         return
     if not path.exists():
@@ -179,16 +211,19 @@ def check_dataset(dataset: str, protocol: str = "none", image_size: int | None =
 
 
 def builtin_spec(dataset: str, protocol: str = "none", image_size: int | None = None) -> DataSpec:
-    """The spec of a built-in data set (MNIST under ``protocol``, resized to ``image_size``)."""
+    """The spec of a registered data set (under ``protocol``, resized to ``image_size`` where it accepts them)."""
     check_dataset(dataset, protocol, image_size)
-    if dataset not in MNIST_NAMES.values():
-        return BUILTIN[dataset]
-    name = mnist_name(dataset, protocol)
-    spec = BUILTIN[name]
-    if image_size in (None, 28) and protocol in ("none", spec.protocol):
-        return spec
-    base = replace(_MNIST_BASE, input_shape=(1, image_size or 28, image_size or 28))
-    return with_protocol(base, spec.protocol if protocol == "none" else protocol, name)
+    info = dataset_info(dataset)
+    if not info.protocols:
+        return info.spec
+    name = variant_name(dataset, protocol)
+    own = _NAMES[name][1]
+    side = info.spec.input_shape[1]
+    if image_size in (None, side) and protocol in ("none", own):
+        return BUILTIN[name]
+    c = info.spec.in_channels
+    base = replace(info.spec, input_shape=(c, image_size or side, image_size or side))
+    return with_protocol(base, own if protocol == "none" else protocol, name)
 
 
 def test_passes(dataset: str, protocol: str = "none") -> int:
@@ -199,5 +234,7 @@ def test_passes(dataset: str, protocol: str = "none") -> int:
     return PROTOCOL_PASSES if protocol != "none" else 1
 
 
-__all__ = ["BUILTIN", "CUSTOM_KINDS", "MNIST_NAMES", "DataSpec", "builtin_spec", "canvas_size", "check_dataset",
-           "check_protocol", "mnist_name", "parse_dataset", "protocols", "test_passes", "with_protocol"]
+__all__ = ["BUILTIN", "CUSTOM_KINDS", "DataSpec", "DatasetInfo", "SourceOptions", "builtin_spec", "canvas_size",
+           "check_dataset", "check_protocol", "dataset_defaults", "dataset_info", "dataset_names", "parse_dataset",
+           "protocols", "register_dataset", "registered", "test_passes", "unregister_dataset", "variant_name",
+           "with_protocol"]

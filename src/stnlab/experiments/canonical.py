@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 
 from stnlab.analysis.compensation import CompensationResult, aligned_views, compensation
 from stnlab.analysis.figures import save_figure
-from stnlab.data import CANVAS, make_source
+from stnlab.data import BUILTIN, make_source
 from stnlab.errors import StnlabError
 from stnlab.experiments.reproduce import run_dir
 from stnlab.experiments.results import run_label
@@ -215,7 +215,7 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     out = Path(results)
     trained = {seed: _trained(table, runs, column, budget, seed, measured) for seed in seeds}  # all before any work
     kept, kept_per_seed = _kept_rows(out / table.reports[column], measured, seeds, budget, images)
-    x, y = _test_digits(images, seeds[0], root, CANVAS[col.dataset])
+    x, y = _test_digits(images, seeds[0], root, BUILTIN[col.dataset].canvas)
     new: dict[int, dict[str, dict[str, Any]]] = {}
     for seed, found in trained.items():
         for name, (folder, model) in found.items():

@@ -29,15 +29,14 @@ from pathlib import Path
 
 from torch import nn
 
-from stnlab.data import DataSpec, dataset_spec
-from stnlab.data.spec import BUILTIN
+from stnlab.data import BUILTIN, DataSpec, dataset_names, dataset_spec
 from stnlab.errors import StnlabError
 from stnlab.models.builder import LocBody, build_stn, model_names
 from stnlab.models.pretrained import load_pretrained
 from stnlab.nn import Backbone
 
 BACKBONES: dict[str, Callable[[DataSpec], Backbone]] = {}
-DATASETS: dict[str, DataSpec] = dict(BUILTIN)  # the built-in data sets, by name
+DATASETS = BUILTIN  # the registered data sets' specs, by name (a live, read-only view of stnlab.data's registry)
 
 
 def register_backbone(family: str) -> Callable:
@@ -67,8 +66,8 @@ def list_models(dataset: str | DataSpec | None = None) -> list[str]:
 
 
 def list_datasets() -> list[str]:
-    """Names of the built-in data sets (the user's own are ``folder:PATH``, ``idx:PATH``, ``npz:FILE``)."""
-    return sorted(DATASETS)
+    """Names of the registered data sets (the user's own are ``folder:PATH``, ``idx:PATH``, ``npz:FILE``)."""
+    return sorted(dataset_names())
 
 
 def create_model(name: str, dataset: str | DataSpec, *, family: str = "affine", iterations: int | None = None,

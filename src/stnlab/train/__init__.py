@@ -10,7 +10,7 @@ Python API (the CLI ``stnlab train`` / ``stnlab eval`` is a thin layer on top)::
 """
 
 from stnlab.train.checkpoint import load_checkpoint, save_checkpoint
-from stnlab.train.config import DATASET_DEFAULTS, KEYS, ROLES, RunConfig, build_config, keys_with, parse_sets
+from stnlab.train.config import KEYS, ROLES, RunConfig, build_config, keys_with, parse_sets
 from stnlab.train.config_files import load_config_json, read_config_file
 from stnlab.train.evaluation import compute_loss, evaluate, evaluate_run
 from stnlab.train.loop import train
@@ -20,7 +20,6 @@ from stnlab.train.run import build_model, load_run, load_run_state
 from stnlab.train.step import lr_at
 
 __all__ = [
-    "DATASET_DEFAULTS",
     "DETERMINISTIC_KEYS",
     "KEYS",
     "ROLES",

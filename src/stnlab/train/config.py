@@ -1,6 +1,6 @@
 """The run configuration: a frozen dataclass built from per-data-set defaults, a file, and overrides.
 
-Precedence (later wins): the data set's defaults (:data:`DATASET_DEFAULTS`) < a YAML/JSON file
+Precedence (later wins): the data set's defaults (:func:`stnlab.data.dataset_defaults`) < a YAML/JSON file
 (``--config``) < the CLI flags (``--model``, ``--dataset``, ``--epochs``, ``--seed``) < ``--set key=value``.
 Every key is a field of :class:`RunConfig`; an unknown key or a bad value raises a
 :class:`~stnlab.errors.StnlabError` that lists the valid keys (or the valid values).
@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from stnlab.data.spec import BUILTIN, check_dataset, protocols
+from stnlab.data import BUILTIN, check_dataset, dataset_defaults, protocols
 from stnlab.errors import StnlabError
 from stnlab.geometry import FAMILIES
 from stnlab.models.locnets import LOC_BODIES
@@ -140,9 +140,6 @@ class RunConfig:
         """A validated copy with ``changes`` applied."""
         return build_config(self.to_dict(), changes)
 
-
-# per data set (stnlab.data.spec states them, with their sources); a user's data set has none
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {name: dict(spec.defaults) for name, spec in BUILTIN.items()}
 
 KEYS = tuple(f.name for f in fields(RunConfig))
 ROLE_OF: dict[str, str] = {f.name: f.metadata.get("role", "") for f in fields(RunConfig)}
@@ -272,7 +269,7 @@ def build_config(*layers: Mapping[str, Any]) -> RunConfig:
         if merged.get(key) in (None, ""):
             raise StnlabError(f"no {key} given; pass --{key} (or set it in the --config file)")
     dataset = str(merged["dataset"])
-    values = {**DATASET_DEFAULTS.get(dataset, {}), **merged}
+    values = {**dataset_defaults(dataset), **merged}
     cfg = RunConfig(**{k: _coerce(k, v) for k, v in values.items()})
     _check(cfg)
     return cfg
@@ -292,5 +289,5 @@ def parse_sets(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["DATASET_DEFAULTS", "KEYS", "ROLES", "ROLE_OF", "RunConfig", "build_config", "keys_with", "parse_scalar",
+__all__ = ["KEYS", "ROLES", "ROLE_OF", "RunConfig", "build_config", "keys_with", "parse_scalar",
            "parse_sets"]
