@@ -57,7 +57,7 @@ from stnlab.experiments.tables import SMOKE, Budget, Cell, PaperTable, register_
 
 # the `long` budget's recipe (see the docstring)
 LONG = {"epochs": 30, "batch_size": 64, "precision": "bf16", "optimizer": "sgd", "lr": 0.02, "momentum": 0.9,
-        "schedule": "cosine", "lr_warmup": 0.5, "grad_clip": 5.0, "loc_lr_multiplier": 0.1, "family": "rotation",
+        "schedule": "cosine", "lr_warmup": 0.5, "grad_clip": 5.0, "loc_lr_multiplier": 0.03, "family": "rotation",
         "padding_mode": "border", "loc_net": "ndsb", "transform_warmup": 6, "ckpt_every": 190}
 _PAPER = {"CNN": None, "STN-C2": 22.3, "STN-C7": None, "STN-SL2": 21.5, "STN-DL2": None}
 
