@@ -59,6 +59,23 @@ def cnn_name(name: str) -> str:
     return f"CNN{m.group('cnn') or m.group('depth')}-eq{m.group('order') or ''}"
 
 
+def describe(name: str) -> str | None:
+    """One line on what the model ``name`` of this family is (``stnlab models``); None for other names."""
+    m, inv = _EQ.match(name), _INV.match(name)
+    if not (m or inv):
+        return None
+    group = f"C_{(m or inv).group('order') or 8}"
+    if inv:
+        return f"every stage a {group} group convolution, max over orientations and space: rotation-invariant"
+    x = int(m.group("cnn") or m.group("depth"))
+    stages = "stage 1" if x == 1 else f"stages 1-{x}"
+    what = {None: "no spatial transformer",
+            "C": f"a group-aware ST on the depth-{x} maps (warp + orientation shift)",
+            "SL": f"an ST warps the input; loc-net trunk: {stages}, shared",
+            "DL": f"an ST warps the input; loc-net trunk: a fresh copy of {stages}"}[m.group("kind")]
+    return f"{stages} {group} group convs, the rest plain; {what}"
+
+
 def equivariant_names(n_stages: int) -> list[str]:
     """The listed names for a backbone of ``n_stages`` stages."""
     names = []
