@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stnlab.errors import StnlabError
+from stnlab.nn.conv import FastInputGradConv2d, fast_input_grad_conv2d
 
 E2CNN_HINT = 'the equivariant models need e2cnn: pip install "stnlab[equivariant]" (e2cnn==0.2.3)'
 
@@ -82,7 +83,9 @@ class GroupConv2d(nn.Module):
             raise StnlabError(f"{in_channels} input channels are not whole regular fields of C_{group_order}")
         self.in_channels, self.out_channels = in_channels, out_fields * group_order
         self.group_order, self.in_regular = group_order, in_regular
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, 1, padding, 1  # layer geometry
+        # the attributes of an nn.Conv2d: the layer geometry reads them, and so does FastInputGradConv2d._fast_ok
+        self.kernel_size, self.padding = kernel_size, (padding, padding)
+        self.stride, self.dilation, self.groups, self.padding_mode = (1, 1), (1, 1), 1, "zeros"
         in_size = group_order if in_regular else 1
         self.in_fields, self.out_fields = in_channels // in_size, out_fields
         self.register_buffer("basis", steerable_basis(in_size, kernel_size, group_order), persistent=False)
@@ -109,8 +112,11 @@ class GroupConv2d(nn.Module):
         return weight, bias
 
     def forward(self, x: Tensor) -> Tensor:
-        """``conv2d`` with the expanded filters (recomputed each call, so gradients reach the coefficients)."""
+        """``conv2d`` with the expanded filters (recomputed each call, so gradients reach the coefficients); an
+        input that needs a gradient (a warped image) takes :class:`~stnlab.nn.FastInputGradConv2d`'s path."""
         weight, bias = self.filters()
+        if FastInputGradConv2d._fast_ok(self, x):
+            return fast_input_grad_conv2d(x, weight, bias, self.padding)
         return F.conv2d(x, weight, bias, padding=self.padding)
 
     def to_conv2d(self) -> nn.Conv2d:
@@ -128,7 +134,7 @@ class GroupConv2d(nn.Module):
         """Channels, kernel and group, in the module's printout."""
         kind = "regular" if self.in_regular else "trivial"
         return (f"{self.in_channels} ({kind}) -> {self.out_channels} (regular), kernel_size={self.kernel_size}, "
-                f"padding={self.padding}, group=C{self.group_order}")
+                f"padding={self.padding[0]}, group=C{self.group_order}")
 
 
 class GroupPool(nn.Module):
