@@ -192,3 +192,16 @@ def test_e2cnn_is_the_pinned_equivariant_extra_and_the_readme_installs_it():
     assert extras["equivariant"] == ["e2cnn==0.2.3"] and "e2cnn==0.2.3" in extras["dev"]  # dev: what CI installs
     readme = (ROOT / "README.md").read_text()
     assert readme.count('python -m pip install -e ".[svhn,equivariant]"') == 2  # the CPU and CUDA lines
+
+
+def test_group_conv_speed_paths(monkeypatch):
+    """Channels-last in, channels-last out (else the pooling after it ran 5x slower); the fast input gradient of
+    FastInputGradConv2d only for an image input (its shifted adds made a 64-channel input 10x slower)."""
+    calls = []
+    monkeypatch.setattr(eqnn, "fast_input_grad_conv2d", lambda *a: calls.append(a[0].shape[1]) or torch.zeros(1))
+    image = GroupConv2d(1, 8, 9, 8, in_regular=False)
+    x = torch.rand(2, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    assert image(x).is_contiguous(memory_format=torch.channels_last) and calls == []  # no gradient asked
+    image(x.requires_grad_())
+    GroupConv2d(64, 8, 7, 8)(torch.rand(2, 64, 10, 10, requires_grad=True))
+    assert calls == [1]

@@ -113,9 +113,13 @@ class GroupConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``conv2d`` with the expanded filters (recomputed each call, so gradients reach the coefficients); an
-        input that needs a gradient (a warped image) takes :class:`~stnlab.nn.FastInputGradConv2d`'s path."""
+        image input that needs a gradient (a warped image) takes :class:`~stnlab.nn.FastInputGradConv2d`'s path
+        (only there: its shifted adds are slower than oneDNN for many input channels)."""
         weight, bias = self.filters()
-        if FastInputGradConv2d._fast_ok(self, x):
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            weight = weight.to(memory_format=torch.channels_last)  # as an nn.Conv2d's after model.to(...); oneDNN
+            # then keeps the output channels_last (a 1-channel weight needs .to: .contiguous keeps its strides)
+        if not self.in_regular and FastInputGradConv2d._fast_ok(self, x):
             return fast_input_grad_conv2d(x, weight, bias, self.padding)
         return F.conv2d(x, weight, bias, padding=self.padding)
 
