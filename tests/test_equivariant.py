@@ -157,6 +157,8 @@ def test_names_listing_and_errors():
             create_model(bad, "mnist-rot")
     with pytest.raises(stnlab.StnlabError, match="MNIST CNN's data sets"):
         create_model("STN-C1-eq", "svhn")
+    with pytest.raises(stnlab.StnlabError, match="needs an affine family"):
+        create_model("STN-C1-eq", "mnist-rot", family="projective")
 
 
 def test_group_stn_on_a_users_backbone():

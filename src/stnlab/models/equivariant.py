@@ -147,7 +147,10 @@ def group_stn(cnn: Backbone, input_shape: Sequence[int], name: str, **options: o
     for depth, st in list(model.feature_sts.items()):
         order = regular_group_order(model.backbone.stages, int(depth))
         if order is not None:
-            model.feature_sts[depth] = GroupSpatialTransformer.from_spatial(st, order)
+            try:
+                model.feature_sts[depth] = GroupSpatialTransformer.from_spatial(st, order)
+            except ValueError as err:  # e.g. the projective family
+                raise StnlabError(f"model {name!r}: {err}") from None
     return model
 
 
