@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from stnlab.cli import main
 from stnlab.experiments import get_table
-from stnlab.experiments.equivariant_alignment import alignment_report, quarter_turns, write_report
+from stnlab.experiments.equivariant_alignment import (
+    REPORT,
+    alignment_report,
+    format_markdown,
+    quarter_turns,
+    write_report,
+)
 from stnlab.models import create_model
 from test_equivariant import blobs
 
@@ -65,3 +72,14 @@ def test_alignment_report_rows_and_quarter_turns(report):
 def test_alignment_report_files(report, tmp_path):
     json_path, png = write_report(report, tmp_path)
     assert json.loads(json_path.read_text())["group_order"] == 8 and png.stat().st_size > 10_000
+
+
+def test_docs_table_is_generated_from_the_committed_report():
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "results" / REPORT).read_text())
+    docs = (root / "docs" / "equivariant.md").read_text()
+    block = docs.split("<!-- equivariant-alignment:begin")[1].split("-->", 1)[1]
+    block = block.split("<!-- equivariant-alignment:end")[0]
+    assert block.strip() == format_markdown(data)
+    for b in data["backbones"].values():  # the trained runs' small files are committed where the report says
+        assert (root / b["run"] / "config.json").is_file() and (root / b["run"] / "metrics.jsonl").is_file()

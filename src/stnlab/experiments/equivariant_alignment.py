@@ -79,10 +79,24 @@ def quarter_turns(data: Mapping[str, Any], role: str, action: str | None) -> lis
             if r["action"] == action and r["angle"] % 90 == 0 and r["angle"] != 0]
 
 
+def format_markdown(data: Mapping[str, Any], angles: Sequence[float] = (45.0, 90.0, 135.0, 180.0)) -> str:
+    """The report's optimum residuals at ``angles`` as a markdown table (docs/equivariant.md holds it)."""
+    action = f"regular:{data['group_order']}"
+    lines = ["| backbone | depth | T_g | " + " | ".join(f"{a:g}°" for a in angles) + " |",
+             "| --- | --- | --- |" + " --- |" * len(angles)]
+    for role, b in data["backbones"].items():
+        for depth in data["depths"]:
+            for act, what in ((None, "spatial"), (action, "spatial + orientation shift")):
+                got = {r["angle"]: r["optimum"] for r in b["rows"] if r["depth"] == depth and r["action"] == act}
+                lines.append(f"| {b['model']} ({role}) | {depth} | {what} | "
+                             + " | ".join(f"{got[a]:.2g}" if got[a] < 1e-3 else f"{got[a]:.3f}" for a in angles) + " |")
+    return "\n".join(lines)
+
+
 def figure(data: Mapping[str, Any]) -> plt.Figure:
-    """Optimum residual against the input's rotation, one panel per depth, log scale."""
+    """Optimum residual against the input's rotation, one panel per depth, log scale; the legend below."""
     depths = data["depths"]
-    fig, axes = plt.subplots(1, len(depths), figsize=(5.6 * len(depths), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(depths), figsize=(5.6 * len(depths), 4.9), squeeze=False)
     action = f"regular:{data['group_order']}"
     for ax, depth in zip(axes[0], depths):
         for c, (role, b) in enumerate(data["backbones"].items()):
@@ -96,10 +110,11 @@ def figure(data: Mapping[str, Any]) -> plt.Figure:
         ax.set_ylabel("optimum relative residual (log)")
         ax.set_title(f"depth {depth}", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="lower left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
     fig.suptitle(f"Can a transform of the feature maps undo a rotation of the input? {data['images']} MNIST test "
                  f"digits on {data['canvas']} px; C_{data['group_order']} regular fields", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
