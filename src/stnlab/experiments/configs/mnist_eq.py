@@ -21,8 +21,11 @@ step decay at 50 % and 75 %, transforms ramped in over 10 epochs, bf16 autocast)
 with the plain R cells. Budgets: ``paper`` = 50 epochs, 3 seeds; ``cpu`` = 10 epochs (ramp 2), 1 seed;
 ``smoke`` = 2 steps (the test suite). No paper numbers: every cell's paper entry is empty.
 
-Runtime: see the README's "The equivariant STN" section (training speed measured by
-``benchmarks/equivariant_speed.py``) and docs/equivariant.md for the estimate of the whole table.
+Runtime (an estimate; not run here yet): one thread, bf16, ``benchmarks/equivariant_speed.py`` measured
+CNN1-eq, STN-C1-eq and STN-SL1-eq at 0.98-1.05x their plain models' training speed and CNN-inv at 0.19x the
+CNN's (6x its FLOPs). With the mnist-rst R cells' 12 (CNN), 20 (STN-C1) and 28 (STN-SL1) minutes per 50-epoch
+seed on one core, a seed of this table is about 2.1 core-hours (CNN-inv ~63 minutes of it) and the paper
+budget about 6.3 core-hours: ~3.2 hours with ``--jobs 2`` on the 2-core development machine.
 """
 
 from stnlab.experiments.configs.mnist_rst import RECIPE
