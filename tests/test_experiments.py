@@ -262,7 +262,7 @@ def _dirs(tmp_path):
 
 
 def test_bad_table_and_cell(capsys, tmp_path):
-    with pytest.raises(StnlabError, match="valid: mnist-rst"):
+    with pytest.raises(StnlabError, match="valid: mnist-eq, mnist-rst"):
         get_table("mnist")
     with pytest.raises(StnlabError, match="matches no cell"):
         select_cells(get_table("svhn-depth"), ["STN-C5"])
