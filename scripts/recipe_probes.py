@@ -25,13 +25,20 @@ def probe_row(folder: Path) -> str | None:
     last = lines[-1]
     st = (last.get("st") or [{}])[0]
     comp = st.get("compensation", {}).get("angle_deg", {})
-    planned = cfg["steps"] or cfg["epochs"]
-    stopped = "" if last["epoch"] >= planned else f" (stopped at {last['epoch']:g})"
-    cells = [folder.name, cfg["model"], f"{cfg['epochs']}{stopped}", f"{cfg['lr']:g}"]
+    if cfg.get("steps"):
+        length = f"{cfg['steps']} steps" + ("" if last["step"] >= cfg["steps"] else f" (stopped at {last['step']})")
+    else:
+        length = f"{cfg['epochs']}" + ("" if last["epoch"] >= cfg["epochs"] else f" (stopped at {last['epoch']:g})")
+    cells = [folder.name, cfg["model"], length, f"{cfg['lr']:g}"]
     cells += [str(cfg.get(k, {"transform_warmup": 0.0, "precision": "fp32"}.get(k))) for k in KEYS]
     cells += [f"{100 * last['val_error']:.2f}", f"{st.get('angle_deg', {}).get('std', float('nan')):.1f}",
-              f"{comp.get('slope', float('nan')):+.2f}", f"{comp.get('r2', float('nan')):.2f}"]
+              _num(comp.get("slope"), "+.2f"), _num(comp.get("r2"), ".2f")]
     return "| " + " | ".join(cells) + " |"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    """``value`` formatted, or an em dash where the data set returns no applied transform to compare with."""
+    return "—" if value is None else format(value, fmt)
 
 
 def main() -> None:

@@ -150,3 +150,24 @@ def test_canonical_pose_claim_says_where_a_missed_class_std_comes_from(tmp_path)
     (tmp_path / "mnist-compensation.json").write_text(json.dumps({"models": [sl1, c1]}))
     evidence = next(c for c in CLAIMS if c.key == "M-qual").weigh(tmp_path)
     assert evidence.verdict == "reproduced" and "by digit" not in evidence.text, evidence.text
+
+
+@pytest.mark.parametrize("c2, sl2, verdict, where", [
+    ([30.0, 31.0, 30.5], [29.0, 29.8, 29.6], "reproduced", "holds"),  # +1.0/+1.2/+0.9: a tight interval above 0
+    ([30.0, 31.0, 30.5], [29.0, 31.5, 30.0], "partly", "is within noise"),  # +1.0/-0.5/+0.5
+    ([29.0, 29.5, 29.2], [30.0, 30.6, 30.1], "not reproduced", "is reversed"),
+])
+def test_plankton_error_claim_reads_the_paired_seed_difference(monkeypatch, tmp_path, c2, sl2, verdict, where):
+    import stnlab.experiments.evidence as evidence_mod
+
+    entries = [{"row": r, "column": "error", "model": r, "budget": "long", "seeds": [0, 1, 2], "errors": e,
+                "mean": sum(e) / 3, "std": 0.5} for r, e in (("STN-C2", c2), ("STN-SL2", sl2))]
+    monkeypatch.setattr(evidence_mod, "aggregate", lambda table, results: entries)
+    evidence = next(c for c in CLAIMS if c.key == "P-error").weigh(tmp_path)
+    assert evidence.verdict == verdict and f"(STN-C2 errs more) {where} at the `long` budget" in evidence.text
+    pair = evidence_mod.paired_difference(entries[0], entries[1])
+    diffs = [a - b for a, b in zip(c2, sl2)]
+    assert pair["n"] == 3 and pair["mean"] == pytest.approx(sum(diffs) / 3)
+    assert pair["high"] - pair["mean"] == pytest.approx(4.303 * pair["std"] / 3**0.5)  # t(2 df) = 4.303
+    one_seed = [{**e, "seeds": [0], "errors": e["errors"][:1]} for e in entries]
+    assert evidence_mod.paired_difference(*one_seed) is None  # one seed: no interval, the old weighing

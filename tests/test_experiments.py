@@ -113,6 +113,11 @@ def test_runner_trains_missing_seeds_keeps_finished_and_exports_results(tmp_path
     dead = run_dir(table, table.cell("STN-DL1", "R"), tmp_path / "runs", key, 0)
     dead.mkdir(parents=True)
     (dead / "config.json").write_text("{}")
+    landed = tmp_path / "results" / "runs" / "mnist-rst" / key / "mnist-rot" / "STN-DL1" / "seed1"
+    landed.mkdir(parents=True)  # trained on another machine: only its committed files are here
+    (landed / "eval.json").write_text(json.dumps({"split": "test", "error": 0.03, "error_std": 0.001, "passes": 1}))
+    (landed / "config.json").write_text(json.dumps(_planned(table, "STN-DL1", 1)))
+    (landed / "metrics.jsonl").write_text('{"epoch": 50.0, "wall_time": 9.0}\n')
 
     out = run_table(table, tmp_path / "runs", cells=["R"], sets={"steps": 7}, seeds=2, passes=1, progress=False,
                     results=tmp_path / "results")
@@ -122,7 +127,9 @@ def test_runner_trains_missing_seeds_keeps_finished_and_exports_results(tmp_path
     assert ("train", "STN-DL1", "seed0", False, 7, True) in trained  # died before its first checkpoint: restarted
     assert ("train", "STN-SL1", "seed1", False, 7, False) in trained
     assert not any(c[1] == "CNN" and c[2] == "seed0" for c in calls)  # finished: untouched
-    assert len(trained) == 9
+    assert not any(c[1] == "STN-DL1" and c[2] == "seed1" for c in calls)  # committed: not trained again
+    assert out["mnist-rot/STN-DL1"][1]["error"] == 0.03
+    assert len(trained) == 8
 
     data = json.loads((tmp_path / "results" / "mnist-rst.json").read_text())
     cnn = next(c for c in data["cells"] if c["row"] == "CNN" and c["column"] == "R")
@@ -262,7 +269,7 @@ def _dirs(tmp_path):
 
 
 def test_bad_table_and_cell(capsys, tmp_path):
-    with pytest.raises(StnlabError, match="valid: mnist-rst"):
+    with pytest.raises(StnlabError, match="valid: mnist-eq, mnist-rst"):
         get_table("mnist")
     with pytest.raises(StnlabError, match="matches no cell"):
         select_cells(get_table("svhn-depth"), ["STN-C5"])

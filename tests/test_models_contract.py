@@ -5,7 +5,7 @@ import torch
 
 import stnlab
 from helpers import check_contract
-from stnlab.models import DATASETS, create_model, list_datasets, list_models
+from stnlab.models import DATASETS, cnn_of, create_model, list_datasets, list_models
 from stnlab.nn import st_depths
 
 torch.set_num_threads(2)
@@ -22,7 +22,7 @@ def _expected_shape(ds: str, batch: int) -> tuple:
 def test_contract(ds, name):
     torch.manual_seed(0)
     spec = DATASETS[ds]
-    cnn, model = create_model("CNN", ds), create_model(name, ds)
+    cnn, model = create_model(cnn_of(name), ds), create_model(name, ds)  # the CNN of name's own backbone
     x = torch.rand(3, *spec.input_shape)
     with torch.no_grad():
         assert cnn.eval()(x).shape == _expected_shape(ds, 3)

@@ -7,6 +7,7 @@ non-trivial network allows it. This package measures that on real networks and i
 
 * :func:`alignment_residual` — per depth, transform and image: the residual without alignment, with the
   analytic inverse, and at the optimum over a transform family (batched Levenberg-Marquardt from two starts);
+  with a ``channel_action`` (:class:`RegularFieldAction`) also of "spatial transform + channel action";
 * :func:`filter_check`, :func:`filter_noninvariance`, :func:`two_channel_example` — the single-layer
   theorem on random, 90-degree-symmetric and isotropic filters, and the "W"/"M" channel-swap example;
 * :func:`compensation` — how much a trained ST's predicted transform undoes known input transforms;
@@ -17,6 +18,7 @@ nothing here trains or loads runs (that is :mod:`stnlab.train`, used by the CLI)
 """
 
 from stnlab.analysis.alignment import AlignmentResult, align_maps, alignment_residual
+from stnlab.analysis.channel_action import RegularFieldAction, parse_channel_action
 from stnlab.analysis.compensation import (
     CompensationResult,
     aligned_views,
@@ -46,6 +48,7 @@ __all__ = [
     "CompensationResult",
     "InputTransform",
     "LayerGeometry",
+    "RegularFieldAction",
     "align_maps",
     "aligned_views",
     "alignment_residual",
@@ -58,6 +61,7 @@ __all__ = [
     "filter_noninvariance",
     "layer_geometries",
     "make_filters",
+    "parse_channel_action",
     "parse_transform",
     "parse_transforms",
     "radial_filters",

@@ -26,7 +26,7 @@ rotations, scalings — is limited by the network's filters (the theorem): only 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -58,6 +58,7 @@ class AlignmentResult:
     optimum: Tensor
     matrices: Tensor  # D x T x N x 3 x 3, the optimal T_g on the layer-k map
     points: list[int] = field(default_factory=list)  # comparison points per depth (before per-T masks)
+    channel_action: str | None = None  # the label of the channel action applied with T_g, if any
 
     def summary(self) -> list[dict]:
         """One row per (depth, transform): mean/std/max of each residual over the images."""
@@ -81,6 +82,7 @@ class AlignmentResult:
             "steps": self.steps,
             "num_images": int(self.none.shape[-1]),
             "points": self.points,
+            **({"channel_action": self.channel_action} if self.channel_action else {}),
             "rows": self.summary(),
         }
 
@@ -236,6 +238,7 @@ def alignment_residual(
     radius: float = 0.8,
     steps: int = 10,
     channel_permutation: Tensor | None = None,
+    channel_action: Callable[[Tensor, Tensor], Tensor] | None = None,
     progress: bool = False,
 ) -> AlignmentResult:
     """Residual of aligning Γ_k(T_h f) to Γ_k(f) by a spatial transform, per depth, transform and image.
@@ -246,7 +249,10 @@ def alignment_residual(
     ``depths``: default every depth whose map has at least :data:`MIN_POINTS` comparison points.
     ``family``: the freedom of ``T_g`` around each start (identity and analytic inverse).
     ``channel_permutation``: compare channel ``c`` of Γ_k(f) with channel ``perm[c]`` of the warped maps
-    (for a network whose channels swap under ``T_h``). Deterministic: no randomness is involved.
+    (for a network whose channels swap under ``T_h``). ``channel_action(maps, out_to_in)``: applied to
+    Γ_k(T_h f) with the input transforms' matrices before the spatial alignment, e.g. the orientation shift of
+    regular C_N fields (:mod:`stnlab.analysis.channel_action`); every residual, ``none`` included, then
+    measures "channel action + T_g". Deterministic: no randomness is involved.
     """
     _check_settings(family, images, radius, steps)
     stages = stages_of(net)
@@ -265,10 +271,14 @@ def alignment_residual(
     per_depth = []
     for d in depths:
         moved = moved_feats[d] if channel_permutation is None else moved_feats[d][:, channel_permutation]
+        if channel_action is not None:
+            moved = channel_action(moved, a_h.repeat_interleave(n, dim=0))  # (T N) x C x H x W
         per_depth.append(_align_depth(geos[d], feats[d], moved, a_h, tfs, radius, family, steps, progress))
     none, inverse, optimum, matrices, points = zip(*per_depth)
     return AlignmentResult(depths, [tf.label for tf in tfs], family, radius, steps, torch.stack(none),
-                           torch.stack(inverse), torch.stack(optimum), torch.stack(matrices), points=list(points))
+                           torch.stack(inverse), torch.stack(optimum), torch.stack(matrices), points=list(points),
+                           channel_action=getattr(channel_action, "label", None if channel_action is None else
+                                                  repr(channel_action)))
 
 
 def _check_settings(family: str, images: Tensor, radius: float, steps: int) -> None:

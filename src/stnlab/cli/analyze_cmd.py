@@ -19,6 +19,7 @@ from stnlab.analysis import (
     stages_of,
     two_channel_example,
 )
+from stnlab.analysis.channel_action import parse_channel_action
 from stnlab.analysis.figures import (
     plot_compensation,
     plot_error_vs_value,
@@ -58,6 +59,9 @@ def _align_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", default="affine", help="freedom of T_g around each start (default: affine)")
     p.add_argument("--radius", type=float, default=0.8, help="disk radius, normalised units (default: 0.8)")
     p.add_argument("--steps", type=int, default=10, help="Levenberg-Marquardt iterations (default: 10)")
+    p.add_argument("--channel-action", default="none", metavar="ACTION",
+                   help="applied with T_g: none (default: the theorem's purely spatial T_g) or regular:N (shift the "
+                        "orientation channels of regular C_N fields back by the input's rotation)")
 
 
 def register(subparsers: Any) -> None:
@@ -230,6 +234,7 @@ def _alignment(
 ) -> None:
     """Run the alignment analysis on ``args.images`` digits; write alignment.json/.png into ``out``."""
 
+    action = parse_channel_action(args.channel_action)
     images, _ = _images(args, dataset, size, options)
     transforms = args.transforms
     if transforms is None:
@@ -243,6 +248,7 @@ def _alignment(
         family=args.family,
         radius=args.radius,
         steps=args.steps,
+        channel_action=action,
         progress=not args.no_progress,
     )
     data = {"source": title, **res.to_dict()}

@@ -8,6 +8,7 @@ from typing import Any
 
 from stnlab.errors import StnlabError
 from stnlab.models import list_datasets, list_models
+from stnlab.models.equivariant import describe as describe_equivariant
 
 _NAME = re.compile(r"^STN-(C|DL|SL)(\d+)(-large)?$")
 _ITERATIVE = {
@@ -21,6 +22,8 @@ def describe(name: str) -> str:
     """One line on what the model ``name`` is (see ``stnlab.models.registry`` for the naming scheme)."""
     if name == "CNN":
         return "the backbone alone, no spatial transformer"
+    if (equivariant := describe_equivariant(name)) is not None:
+        return equivariant
     m = _NAME.match(name)
     if m is None:
         return "a registered model"

@@ -16,7 +16,7 @@ from stnlab.experiments import (
     update_readme,
     write_table_results,
 )
-from stnlab.experiments.canonical import COLUMNS, canonical_report
+from stnlab.experiments.canonical import COLUMNS, canonical_report, figure_name
 from stnlab.experiments.claims import write_claims
 from stnlab.experiments.plankton_study import plankton_report
 from stnlab.experiments.status import format_status, run_status
@@ -94,8 +94,9 @@ def _add_canonical(subparsers: Any) -> None:
                                           "plankton: STN-C2, STN-C7, "
                                           "STN-SL2, STN-DL2 -> the 'compensation' section of "
                                           "RESULTS/plankton.json and RESULTS/figures/plankton-compensation.png.")
-    q.add_argument("--table", default="mnist-rst", choices=("mnist-rst", "plankton"),
-                   help="which table's runs (default: mnist-rst)")
+    q.add_argument("--table", default="mnist-rst", choices=("mnist-rst", "mnist-eq", "plankton"),
+                   help="which table's runs (default: mnist-rst; mnist-eq: STN-C1-eq and STN-SL1-eq on R -> "
+                        "RESULTS/mnist-eq-compensation.json, RESULTS/figures/mnist-eq-canonical.png)")
     q.add_argument("--column", default="R", choices=tuple(COLUMNS),
                    help="mnist-rst: R (rotations, default), S (scalings) or T (translations)")
     q.add_argument("--models", nargs="+", default=None, metavar="MODEL",
@@ -188,8 +189,9 @@ def run_canonical(args: argparse.Namespace) -> int:
         wrote = f"{args.results}/plankton.json and {args.results}/figures/plankton-compensation.png"
     else:
         data = canonical_report(args.runs, args.results, column=args.column, budget=args.budget, seeds=args.seed,
-                                images=args.images or 200, root=args.data_root, models=args.models)
-        report, figure = get_table("mnist-rst").reports[args.column], COLUMNS[args.column].figure
+                                images=args.images or 200, root=args.data_root, models=args.models, table=args.table)
+        table = get_table(args.table)
+        report, figure = table.reports[args.column], figure_name(table, args.column)
         wrote = f"{args.results}/{report} and {args.results}/figures/{figure}"
     for row in data.get("per_seed", []):
         print(f"{row['model']} seed {row['seed']}: slope {row['slope']:+.3f}, class std {row['class_std']:.2f} "

@@ -41,6 +41,8 @@ from stnlab.io import read_json, write_json
 from stnlab.train import load_run
 
 MODELS = ("STN-SL1", "STN-C0", "STN-C1")
+# the STNs each table's report measures (mnist-eq: the rotation-equivariant extension, column R only)
+TABLE_MODELS = {"mnist-rst": MODELS, "mnist-eq": ("STN-C1-eq", "STN-SL1-eq")}
 # per compensation kind: the transform's name and what it did to the digits, for labels
 _WORDS = {"rotation": ("rotation", "rotated"), "scale": ("scaling", "scaled"),
           "translation": ("translation", "shifted")}
@@ -83,6 +85,14 @@ COLUMNS = {
     "T": Column("translation", tuple(float(v) for v in range(-16, 17, 8)), "mnist-trans", "paper",
                 "mnist-canonical-trans.png", "px", 1.0, "STN-C1"),
 }
+
+
+def figure_name(table: Any, column: str) -> str:
+    """The figure of a column's report: mnist-rst's from :data:`COLUMNS`, another table's named after its report
+    (``mnist-eq-compensation.json`` -> ``mnist-eq-canonical.png``)."""
+    if table.name == "mnist-rst":
+        return COLUMNS[column].figure
+    return Path(table.reports[column]).stem.replace("compensation", "canonical") + ".png"
 
 
 def _test_digits(n: int, seed: int, root: str | Path | None, canvas: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,7 +144,7 @@ def _trained(table: Any, runs: str | Path, column: str, budget: str, seed: int,
         cell = table.cell(name, column)
         folder = run_dir(table, cell, runs, budget, seed)
         if not (folder / "best.pt").is_file():
-            raise StnlabError(f"no trained {name} run in {folder}; run `stnlab reproduce mnist-rst --cell "
+            raise StnlabError(f"no trained {name} run in {folder}; run `stnlab reproduce {table.name} --cell "
                               f"{cell.key} --budget {budget} --seeds {seed + 1}` first")
         found[name] = (folder, load_run(folder)[0])
     return found
@@ -194,24 +204,29 @@ def _seed_order(seed: int, seeds: Sequence[int]) -> tuple[int, int]:
 
 def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R", budget: str | None = None,
                      seeds: Sequence[int] = (0,), images: int = 200, root: str | Path | None = None,
-                     models: Sequence[str] | None = None) -> dict[str, Any]:
+                     models: Sequence[str] | None = None, table: str = "mnist-rst") -> dict[str, Any]:
     """Measure compensation of one column's trained STNs; write the JSON and the figure into ``results``.
 
     The first of ``seeds`` gives the ``models`` rows and the figure; every seed's runs are measured on the
     same test digits (drawn with the first seed) and listed in ``per_seed``. ``models`` (default: all of
-    :data:`MODELS`) measures only those and keeps the other models' rows of an earlier report (see
-    :func:`_kept_rows`).
+    :data:`MODELS`; another ``table``'s STNs: :data:`TABLE_MODELS`) measures only those and keeps the other
+    models' rows of an earlier report (see :func:`_kept_rows`).
     """
     if column not in COLUMNS:
         raise StnlabError(f"unknown column {column!r} for the canonical pose; valid: {', '.join(COLUMNS)}")
     if not seeds:
         raise StnlabError("give at least one seed (--seed 0)")
-    measured = list(MODELS if not models else dict.fromkeys(models))
-    if unknown := [m for m in measured if m not in MODELS]:
-        raise StnlabError(f"unknown model(s) {', '.join(unknown)} for the canonical pose; valid: {', '.join(MODELS)}")
+    known = TABLE_MODELS.get(table, ())
+    measured = list(known if not models else dict.fromkeys(models))
+    if unknown := [m for m in measured if m not in known]:
+        raise StnlabError(f"unknown model(s) {', '.join(unknown)} for the canonical pose of {table}; valid: "
+                          f"{', '.join(known)}")
     col = COLUMNS[column]
     budget = budget or col.budget
-    table = get_table("mnist-rst")
+    table = get_table(table)
+    if column not in table.reports:
+        raise StnlabError(f"{table.name} has no canonical-pose report for column {column}; valid: "
+                          f"{', '.join(table.reports)}")
     out = Path(results)
     trained = {seed: _trained(table, runs, column, budget, seed, measured) for seed in seeds}  # all before any work
     kept, kept_per_seed = _kept_rows(out / table.reports[column], measured, seeds, budget, images)
@@ -221,12 +236,13 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
         for name, (folder, model) in found.items():
             new.setdefault(seed, {})[name] = _row(name, run_label(folder, runs), budget, seed,
                                                   compensation(model, x, y, kind=col.kind, values=col.values), col)
-    rows = sorted([*new[seeds[0]].values(), *kept], key=lambda r: MODELS.index(r["model"]))
+    rows = sorted([*new[seeds[0]].values(), *kept], key=lambda r: known.index(r["model"]))
     per_seed = [{k: r[k] for k in ("model", "seed", "slope", "r2", "class_std")}
                 for found in new.values() for r in found.values()] + kept_per_seed
-    per_seed.sort(key=lambda r: (_seed_order(r["seed"], seeds), MODELS.index(r["model"])))
-    view_model, viewed = _view_model(col.view_model, trained[seeds[0]], kept, runs)
-    data = {"table": "mnist-rst", "column": column, "kind": col.kind, "unit": col.unit, "images": images,
+    per_seed.sort(key=lambda r: (_seed_order(r["seed"], seeds), known.index(r["model"])))
+    wanted = col.view_model if col.view_model in known else known[0]
+    view_model, viewed = _view_model(wanted, trained[seeds[0]], kept, runs)
+    data = {"table": table.name, "column": column, "kind": col.kind, "unit": col.unit, "images": images,
             "models": rows, "per_seed": per_seed, "view_model": view_model,
             "note": f"slope of the applied {col.what} on the input's {col.what} within each image (-1: full "
                     f"compensation); class_std: per-class std of the canonical {col.what} ({col.unit}); per_seed: "
@@ -237,5 +253,5 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: {col.done} test "
                                                 "digits and the STNs' compensation")
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    save_figure(fig, out / "figures" / col.figure, dpi=110)
+    save_figure(fig, out / "figures" / figure_name(table, column), dpi=110)
     return data

@@ -25,6 +25,7 @@ from stnlab.experiments.evidence import (
     theorem_multi_layer,
     theorem_single_layer,
 )
+from stnlab.experiments.extensions import format_extensions
 from stnlab.experiments.results import aggregate, best_entry, common_entries
 from stnlab.experiments.tables import get_table
 from stnlab.io import write_text
@@ -288,7 +289,7 @@ def format_claims(results: str | Path) -> str:
     for c in CLAIMS:
         ev = c.weigh(results)
         lines.append(f"| {c.key} | {c.source} | {c.statement} | **{ev.verdict}** | {ev.text} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + format_extensions(results)) + "\n"
 
 
 def write_claims(results: str | Path, out: str | Path | None = None) -> Path:

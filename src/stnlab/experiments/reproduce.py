@@ -195,7 +195,8 @@ def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", see
     folder name then records them). ``jobs`` > 1 trains that many runs at once, each in its own process
     pinned to 1/jobs of the cores, with as many threads (unless ``sets`` gives ``threads``). With
     ``results``, each finished seed's small files are copied to ``results/runs/...`` and
-    ``results/<table>.json``/``.md`` regenerated as cells land.
+    ``results/<table>.json``/``.md`` regenerated as cells land; a seed whose test result is already committed
+    there (trained on another machine, its run folder gone) counts as finished and is not trained again.
     """
     if passes is not None and passes < 1:
         raise StnlabError(f"--passes must be >= 1, got {passes}")
@@ -226,6 +227,10 @@ def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", see
                                bud.overrides, dict(sets), {"seed": seed}, host)
             check_same_recipe(folder, cfg)
             result = read_result(folder)
+            committed = None if results is None else read_result(result_dir(results, table, key, cell.key, seed))
+            if result is None and committed is not None:  # landed on another machine: its files are the result
+                out[cell.key][seed] = committed
+                continue
             if result is None and not collect_only:
                 meta = {"table": table.name, "cell": cell.key, "budget": key, "seed": seed, "commit": code_version()}
                 todo.append((cell, seed, folder))

@@ -54,7 +54,7 @@ class Budget:
 
 SMOKE = Budget({"steps": 2, "batch_size": 16, "val_samples": 32, "eval_batch_size": 32, "ckpt_every": 0},
                seeds=1, passes=1, eval_samples=32, note="a few seconds per cell, for the test suite")
-BUDGET_ORDER = {"paper": 0, "long": 1, "cpu": 2, "smoke": 3}
+BUDGET_ORDER = {"paper": 0, "long": 1, "medium": 2, "cpu": 3, "smoke": 4}
 
 
 def _default_budgets() -> Mapping[str, Budget]:

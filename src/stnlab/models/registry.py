@@ -13,6 +13,10 @@ Names (as in the papers), for a data set whose backbone has ``n`` stages:
 ``STN-C0-large``    Jaderberg's single ST with the "large" 4-layer conv loc-net
 ==================  ========================================================================
 
+Model families beyond these names (e.g. the rotation-equivariant ``-eq`` models of
+:mod:`stnlab.models.equivariant`) register a :class:`ModelFamily`: the names it owns, the names it lists for a
+data set, and how it builds one.
+
 Digits are read as one depth when that depth exists for the data set (``STN-C10`` on plankton) and as
 a list of depths otherwise (they must then be strictly increasing).
 
@@ -25,6 +29,7 @@ channels and classes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
@@ -37,6 +42,27 @@ from stnlab.nn import Backbone
 
 BACKBONES: dict[str, Callable[[DataSpec], Backbone]] = {}
 DATASETS = BUILTIN  # the registered data sets' specs, by name (a live, read-only view of stnlab.data's registry)
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """Models named beyond the papers' scheme: ``owns(name)``, ``names(spec)`` (listed for a data set),
+    ``build(name, spec, family=, iterations=, loc_net=, loc_lr_multiplier=, padding_mode=)`` and ``cnn(name)``,
+    the name of the plain model (no ST) on the same backbone."""
+
+    owns: Callable[[str], bool]
+    names: Callable[[DataSpec], list[str]]
+    build: Callable[..., nn.Module]
+    cnn: Callable[[str], str]
+
+
+MODEL_FAMILIES: list[ModelFamily] = []
+
+
+def register_model_family(family: ModelFamily) -> ModelFamily:
+    """Add a :class:`ModelFamily` to what :func:`create_model` builds and :func:`list_models` lists."""
+    MODEL_FAMILIES.append(family)
+    return family
 
 
 def register_backbone(family: str) -> Callable:
@@ -60,9 +86,16 @@ def build_backbone(dataset: str | DataSpec, **options: object) -> Backbone:
     return BACKBONES[spec.backbone](spec)
 
 
+def cnn_of(name: str) -> str:
+    """The name of the model without STs on ``name``'s backbone (``"CNN"`` for the papers' names)."""
+    owner = next((f for f in MODEL_FAMILIES if f.owns(name)), None)
+    return "CNN" if owner is None else owner.cnn(name)
+
+
 def list_models(dataset: str | DataSpec | None = None) -> list[str]:
     """Concrete model names valid for ``dataset`` (default: the names for ``mnist-rot``)."""
-    return model_names(len(build_backbone(dataset or "mnist-rot").stages))
+    spec = resolve_spec(dataset or "mnist-rot")
+    return model_names(len(build_backbone(spec).stages)) + [n for f in MODEL_FAMILIES for n in f.names(spec)]
 
 
 def list_datasets() -> list[str]:
@@ -84,10 +117,13 @@ def create_model(name: str, dataset: str | DataSpec, *, family: str = "affine", 
     loads the weights shipped with the package (:mod:`stnlab.models.pretrained`; offline).
     """
     spec = resolve_spec(dataset, protocol=protocol, image_size=image_size, strict=strict, cache_dir=cache_dir)
-    backbone = BACKBONES[spec.backbone](spec)
-    model = build_stn(backbone, spec.input_shape, name, family=family, loc_net=loc_net or spec.loc_net,
-                      iterations=iterations, loc_lr_multiplier=loc_lr_multiplier, padding_mode=padding_mode,
-                      where=repr(spec.name))
+    options = {"family": family, "loc_net": loc_net or spec.loc_net, "iterations": iterations,
+               "loc_lr_multiplier": loc_lr_multiplier, "padding_mode": padding_mode}
+    owner = next((f for f in MODEL_FAMILIES if f.owns(name)), None)
+    if owner is not None:
+        model = owner.build(name, spec, **options)
+    else:
+        model = build_stn(BACKBONES[spec.backbone](spec), spec.input_shape, name, where=repr(spec.name), **options)
     if pretrained:
         try:
             load_pretrained(model, name, spec.name)

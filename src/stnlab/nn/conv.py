@@ -96,9 +96,14 @@ class FastInputGradConv2d(nn.Conv2d):
         """
         if not self._fast_ok(x):
             return super().forward(x)
-        if not torch.is_autocast_enabled("cpu"):
-            return _FastInputGradConv.apply(x, self.weight, self.bias, self.padding)
-        dt = torch.get_autocast_dtype("cpu")
-        bias = None if self.bias is None else self.bias.to(dt)
-        with torch.autocast("cpu", enabled=False):
-            return _FastInputGradConv.apply(x.to(dt), self.weight.to(dt), bias, self.padding)
+        return fast_input_grad_conv2d(x, self.weight, self.bias, self.padding)
+
+
+def fast_input_grad_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int]) -> Tensor:
+    """``conv2d`` (stride 1, zero padding) with the input gradient of :func:`conv_input_grad`; under CPU
+    autocast the input and parameters are cast to the autocast dtype first (as autocast does for a conv)."""
+    if not torch.is_autocast_enabled("cpu"):
+        return _FastInputGradConv.apply(x, weight, bias, padding)
+    dt = torch.get_autocast_dtype("cpu")
+    with torch.autocast("cpu", enabled=False):
+        return _FastInputGradConv.apply(x.to(dt), weight.to(dt), None if bias is None else bias.to(dt), padding)

@@ -28,6 +28,12 @@ from stnlab.modes import eval_mode
 _SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
+def _is_spatial(module: nn.Module) -> bool:
+    """A conv/pool layer, or any layer that declares a kernel, stride and padding like one (e.g.
+    :class:`~stnlab.nn.GroupConv2d`): one step of the receptive-field arithmetic, whatever its children."""
+    return isinstance(module, _SPATIAL) or all(hasattr(module, a) for a in ("kernel_size", "stride", "padding"))
+
+
 def stages_of(net: nn.Module | Sequence[nn.Module]) -> list[nn.Module]:
     """The stages of ``net``: an stnlab model's ``backbone.stages``, a ``Backbone``'s ``stages``,
     the children of an ``nn.Sequential``, or a list of modules given by the user."""
@@ -83,14 +89,14 @@ def _walk(module: nn.Module, start: float, jump: float, n: int) -> tuple[float, 
     ``start``/``jump`` as in the module docstring, ``n`` the map side; returns the values after ``module``.
     """
     children = list(module.children())
-    if children:
+    if children and not _is_spatial(module):
         for child in children:
             start, jump, n = _walk(child, start, jump, n)
         return start, jump, n
     pad = _pad_module(module)
     if pad is not None:
         return start - pad[0] * jump, jump, n + pad[0] + pad[1]
-    if not isinstance(module, _SPATIAL):
+    if not _is_spatial(module):
         return start, jump, n  # pointwise layers (activations, norms, dropout) keep the grid
     k, s = _pair(module.kernel_size), _pair(module.stride if module.stride else module.kernel_size)
     d = _pair(getattr(module, "dilation", 1))

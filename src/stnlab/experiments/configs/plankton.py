@@ -3,6 +3,7 @@
 Command (``--cell STN-C2`` for one network)::
 
     stnlab reproduce plankton --budget long --set threads=1     # two such commands share one queue, a core each
+    stnlab reproduce plankton --budget medium --set threads=1   # the same recipe in 10 epochs
     stnlab reproduce plankton --budget long --cell STN-C2 --cell STN-SL2 --seeds 3 --set threads=1
     stnlab canonical --table plankton --runs RUNS --budget long   # the rotation-compensation figure and JSON
 
@@ -26,6 +27,10 @@ epochs (``transform_warmup=6``: epoch 0 shows the images as photographed, whose 
 uniformly oriented, so the classifier can prefer a pose that the loc-net then learns to restore, as on
 MNIST), bf16 autocast. 1 seed for every network, 3 for STN-C2 and STN-SL2 (the paired difference of
 P-error).
+
+``medium`` is the same recipe in 10 epochs (augmentation ramped in over 2): the budget whose cells land when run
+folders do not outlive a 3-hour session of a 2-core host without AMX (two networks side by side, one a core);
+``long`` needs a host whose run folders persist, or a GPU.
 
 Budgets: ``paper`` = the data set defaults (100 epochs, batch 256, SGD lr 0.01, momentum 0.9, weight
 decay 5e-4, loc-nets at lr x 0.1, fp32); ``cpu`` = 2 epochs at batch 64 with Adam (lr 1e-3, loc-nets at
@@ -57,8 +62,11 @@ from stnlab.experiments.tables import SMOKE, Budget, Cell, PaperTable, register_
 
 # the `long` budget's recipe (see the docstring)
 LONG = {"epochs": 30, "batch_size": 64, "precision": "bf16", "optimizer": "sgd", "lr": 0.02, "momentum": 0.9,
-        "schedule": "cosine", "lr_warmup": 0.5, "grad_clip": 5.0, "loc_lr_multiplier": 0.1, "family": "rotation",
+        "schedule": "cosine", "lr_warmup": 0.5, "grad_clip": 5.0, "loc_lr_multiplier": 0.03, "family": "rotation",
         "padding_mode": "border", "loc_net": "ndsb", "transform_warmup": 6, "ckpt_every": 190}
+# the `medium` budget: the same recipe in 10 epochs (warm-up 2), which two networks finish side by side in one
+# 3-hour session of a 2-core host without AMX, so that cells land where checkpoints do not outlive a session
+MEDIUM = {**LONG, "epochs": 10, "transform_warmup": 2}
 _PAPER = {"CNN": None, "STN-C2": 22.3, "STN-C7": None, "STN-SL2": 21.5, "STN-DL2": None}
 
 TABLE = register_table(PaperTable(
@@ -73,6 +81,7 @@ TABLE = register_table(PaperTable(
         "paper": Budget(seeds=1, note="the data set defaults: 100 epochs, batch 256, fp32"),
         "long": Budget(LONG, seeds=1, note="30 epochs, batch 64, SGD lr 0.02 cosine, rotation ST, augmentation "
                                            "ramped in over 6 epochs, bf16"),
+        "medium": Budget(MEDIUM, seeds=1, note="the long recipe in 10 epochs (augmentation ramped in over 2), bf16"),
         "cpu": Budget({"epochs": 2, "batch_size": 64, "precision": "bf16", "optimizer": "adam", "lr": 1e-3},
                       seeds=1, note="2 epochs, batch 64, Adam lr 1e-3, bf16, 1 seed"),
         "smoke": SMOKE,
