@@ -17,7 +17,8 @@ import statistics
 from typing import Any
 
 from stnlab.analysis.compensation import compensation
-from stnlab.experiments.canonical import COLUMNS, _test_digits
+from stnlab.data import pick_images
+from stnlab.experiments.canonical import COLUMNS
 from stnlab.models import create_model
 
 
@@ -37,7 +38,8 @@ def main() -> None:
     parser.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA)")
     args = parser.parse_args()
     col = COLUMNS["R"]
-    images, labels = _test_digits(args.digits, 0, args.data_root, 28)  # the report's draw (seed 0), extended
+    # the report's draw (seed 0), extended
+    images, labels = pick_images(col.dataset, args.digits, seed=0, canvas=28, root=args.data_root)
     for name in args.models:
         model = create_model(name, dataset=col.dataset, pretrained=True).eval()
         first, whole = measure(model, images[:args.block], labels[:args.block]), measure(model, images, labels)

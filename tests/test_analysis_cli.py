@@ -11,6 +11,7 @@ import torch
 
 from helpers import cli_error
 from stnlab.cli import main
+from stnlab.experiments.report import read_report
 
 QUICK = ["--images", "6", "--steps", "3", "--no-progress"]
 
@@ -58,8 +59,12 @@ def test_filters_writes_json_and_png(tmp_path, data_root):
 def test_compensation_and_figures_of_a_trained_run(run_dir, capsys):
     argv = ["analyze", "compensation", str(run_dir), "--values", "-30", "0", "30", "--images", "6", "--no-progress"]
     assert main(argv) == 0
-    data = json.loads((run_dir / "analysis" / "compensation_rotation.json").read_text())
-    assert data["model"] == "STN-C0" and data["applied"] == pytest.approx([-30, 0, 30])
+    data = read_report(run_dir / "analysis" / "compensation_rotation.json")  # the one report schema
+    assert data == json.loads((run_dir / "analysis" / "compensation_rotation.json").read_text())
+    assert data["values"] == [-30, 0, 30] and data["images"] == 6 and data["dataset"] == "mnist-rot"
+    (row,) = data["models"]
+    assert row["model"] == "STN-C0" and row["acts_on"] == "input" and row["applied"] == pytest.approx([-30, 0, 30])
+    assert -1 <= row["circ_corr"] <= 1 and len(row["error"]) == 3 and row["seed"] == 0
     assert "slope" in capsys.readouterr().out
     out = run_dir / "figs"
     argv = ["analyze", "figures", str(run_dir), "--out", str(out), "--transforms", "rot:45", *QUICK]
@@ -91,7 +96,7 @@ def test_a_gpu_trained_run_is_analysed_on_the_cpu(run_dir, tmp_path, capsys):
     (copy / "config.json").write_text(json.dumps({**cfg, "device": "cuda"}))
     argv = ["analyze", "compensation", str(copy), "--values", "-30", "30", "--images", "4", "--no-progress"]
     assert main([*argv, "--device", "cpu"]) == 0 and main([*argv, "--device", "auto"]) == 0
-    assert json.loads((copy / "analysis" / "compensation_rotation.json").read_text())["model"] == "STN-C0"
+    assert json.loads((copy / "analysis" / "compensation_rotation.json").read_text())["models"][0]["model"] == "STN-C0"
     if not torch.cuda.is_available():
         shutil.rmtree(copy / "analysis")
         assert "no CUDA GPU" in cli_error(capsys, *argv, "--device", "cuda")

@@ -111,5 +111,5 @@ def test_the_built_in_data_sets_are_one_entry_each():
     assert MNIST.checksums is MD5 and set(MNIST.variants) == {"mnist-rot", "mnist-trans", "mnist-scale"}
     assert dataset_names() == ("mnist", "mnist-rot", "mnist-trans", "mnist-scale", "plankton", "svhn")
     assert [BUILTIN[n].canvas for n in ("mnist", "mnist-rot", "mnist-trans", "mnist-scale")] == [28, 28, 60, 112]
-    with pytest.raises(TypeError, match="unknown source option"):
+    with pytest.raises(TypeError, match="make_source.. got unexpected keyword argument.s. 'sed'; valid: root"):
         make_source("mnist", "test", sed=1)

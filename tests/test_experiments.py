@@ -1,6 +1,7 @@
 """Paper-table configs and the reproduce runner (training itself is stubbed out by recording fakes)."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,27 @@ def test_every_cell_is_a_valid_run():
     assert set(get_table("mnist-rst").reports) == set(COLUMNS)
 
 
-def test_docstrings_hold_the_paper_numbers_and_command():
+def test_the_paper_numbers_are_typed_once_and_rendered_into_docstrings_and_claims():
+    statements = " ".join(c.statement for c in CLAIMS)
     for name, table in tables().items():
-        assert f"stnlab reproduce {name}" in table.doc
+        module = sys.modules[f"stnlab.experiments.configs.{name.replace('-', '_')}"]
+        assert module.__doc__ == table.docstring and f"stnlab reproduce {name}" in table.doc
+        assert "=====" not in table.doc  # the docstring as written holds no numbers table: the cells do
         for cell in table.cells:
-            assert cell.paper is None or f"{cell.paper:.2f}" in table.doc, (name, cell.key)
+            assert cell.paper is None or f"{cell.paper:.2f}" in table.docstring, (name, cell.key)
+    for cell in get_table("mnist-rst").cells:  # M-R, M-S, M-T quote every MNIST cell
+        assert f"{cell.row} {cell.paper:.2f}" in statements
+    assert "(22.3 %)" in statements and "(21.5 %)" in statements and "(SL8 3.26 %)" in statements
+
+
+def test_generated_tables_carry_the_runs_wall_time():
+    table = get_table("plankton")
+    entries = [{"row": "STN-C2", "column": "error", "budget": "cpu", "errors": [60.0], "mean": 60.0, "std": None,
+                "epochs": 2, "wall_seconds": [1140.0]},
+               {"row": "CNN", "column": "error", "budget": "cpu", "errors": [59.0], "mean": 59.0, "std": None,
+                "epochs": 2, "wall_seconds": [7200.0, 9000.0]}]
+    text = format_results_markdown(table, entries)
+    assert "Training wall time per run of the cells above" in text and "CNN 2.2 h, STN-C2 19 min." in text
 
 
 def test_results_markdown_shows_mean_and_std_over_seeds_and_marks_budgets():

@@ -3,7 +3,7 @@
     cli -> experiments -> train / analysis -> models -> data -> nn -> geometry
 
 (``models`` reads the data set specs of ``data``; ``train`` and ``analysis`` are peers and never import each
-other.) ``errors``, ``io`` and ``modes`` are utilities below everything; the package root and ``__main__``
+other.) ``errors``, ``io``, ``modes`` and ``options`` are utilities below everything; the package root and ``__main__``
 are the facade. The README's picture is this ``LAYERS`` table (checked below).
 """
 
@@ -15,7 +15,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "stnlab"
 README = Path(__file__).resolve().parents[1] / "README.md"
 LAYERS = {"geometry": 0, "nn": 1, "data": 2, "models": 3, "train": 4, "analysis": 4, "experiments": 5, "cli": 6}
-UTILITIES = {"errors", "io", "modes", "__version__"}
+UTILITIES = {"errors", "io", "modes", "options", "__version__"}
 PICTURE = "cli -> experiments -> train / analysis -> models -> data -> nn -> geometry"
 
 

@@ -49,18 +49,22 @@ def test_reproduce_plankton_smoke_and_its_compensation_report(tiny_root, tmp_pat
     capsys.readouterr()
     assert main(["canonical", "--table", "plankton", "--budget", "smoke", "--images", "3", *dirs]) == 0
     assert "STN-C7: slope" in capsys.readouterr().out
-    comp = json.loads((tmp_path / "results" / "plankton.json").read_text())["compensation"]
+    comp = json.loads((tmp_path / "results" / "plankton-compensation.json").read_text())
+    assert comp["schema"] == "compensation/1" and comp["kind"] == "rotation" and comp["dataset"] == "plankton"
     assert [r["model"] for r in comp["models"]] == ["STN-C2", "STN-C7", "STN-SL2", "STN-DL2"]
+    assert [r["acts_on"] for r in comp["models"]] == ["feature maps, depth 2", "feature maps, depth 7",
+                                                      "input (shared trunk)", "input (own trunk)"]
     assert [r["run"] for r in comp["models"]] == [f"plankton/smoke/plankton/{m}/seed0" for m in
                                                   ("STN-C2", "STN-C7", "STN-SL2", "STN-DL2")]
-    assert comp["angles"][0] == -180 and comp["angles"][-1] == 180 and comp["images"] == 3
-    assert all(-1 <= r["circ_corr"] <= 1 and len(r["predicted_mean"]) == 13 for r in comp["models"])
+    assert comp["values"][0] == -180 and comp["values"][-1] == 180 and comp["images"] == 3
+    assert all(-1 <= r["circ_corr"] <= 1 and len(r["predicted_mean"]) == 13 and len(r["canonical_std"]) == 13
+               for r in comp["models"])
     assert (tmp_path / "results" / "figures" / "plankton-compensation.png").stat().st_size > 20_000
-    # regenerating the table's errors keeps the compensation section, and the .md shows it
+    # regenerating the table's errors leaves the report alone, and the .md shows it under the table
     write_table_results(get_table("plankton"), tmp_path / "results")
-    again = json.loads((tmp_path / "results" / "plankton.json").read_text())
-    assert again["compensation"] == comp
-    assert "Rotation compensation" in (tmp_path / "results" / "plankton.md").read_text()
+    assert json.loads((tmp_path / "results" / "plankton-compensation.json").read_text()) == comp
+    md = (tmp_path / "results" / "plankton.md").read_text()
+    assert "**Compensation of rotations** (3 test images of plankton" in md
     rows = [line for line in format_claims(tmp_path / "results").splitlines() if line.startswith("| P-")]
     assert len(rows) == 2 and "not run here" not in rows[1] and all("smoke" in r for r in rows)
 

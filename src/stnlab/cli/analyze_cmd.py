@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from stnlab.analysis import (
@@ -20,6 +19,7 @@ from stnlab.analysis import (
     two_channel_example,
 )
 from stnlab.analysis.channel_action import parse_channel_action
+from stnlab.analysis.compensation import st_depths
 from stnlab.analysis.figures import (
     plot_compensation,
     plot_error_vs_value,
@@ -27,10 +27,10 @@ from stnlab.analysis.figures import (
     plot_residual_vs_depth,
     plot_st_grid,
 )
-from stnlab.data import dataset_spec, load_mnist, make_source
+from stnlab.data import dataset_spec, pick_images
 from stnlab.data.kinds import get_kind, kind_names
-from stnlab.data.spec import parse_dataset
 from stnlab.errors import StnlabError
+from stnlab.experiments.report import make_report, report_row
 from stnlab.io import check_creatable, ensure_dir, write_json
 from stnlab.models import create_model
 from stnlab.train import load_run, read_metrics
@@ -197,29 +197,14 @@ def _out(args: argparse.Namespace, default: Path | None = None, create: bool = T
 
 def _images(args: argparse.Namespace, dataset: str, size: int, options: dict[str, Any] | None = None
             ) -> tuple[Tensor, Tensor]:
-    """``args.images`` test images: MNIST digits (or a user's images, ``folder:``/``idx:``/``npz:``) centred
-    on a ``size`` canvas, untransformed (the analysis applies its own transforms), else the data set's
-    test images. ``options`` are the run's data options (image_size, strict)."""
-
+    """``args.images`` untransformed test images of ``dataset`` (MNIST digits for the MNIST variants; the
+    analysis applies its own transforms) centred on a ``size`` canvas: the one picker,
+    :func:`stnlab.data.pick_images` (``--seed`` chooses them). ``options`` are the run's data options."""
     if args.images < 2:
         raise StnlabError(f"--images must be >= 2, got {args.images}")
-    custom = parse_dataset(dataset)[0] != "builtin"
-    if dataset.startswith("mnist") or custom:
-        if custom:
-            opts = {**(options or {}), "protocol": "none"}
-            source = make_source(dataset, "test", cache_dir=args.cache_dir, seed=args.seed, **opts)
-            images, labels = source.images, source.labels
-        else:
-
-            images, labels = load_mnist("test", args.data_root, download=False)
-        pick = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.images]
-        x = images[pick].float().div(255)
-        x = x[:, None] if x.dim() == 3 else x  # N x C x h x w
-        top, left = (size - x.shape[-2]) // 2, (size - x.shape[-1]) // 2
-        return F.pad(x, (left, size - x.shape[-1] - left, top, size - x.shape[-2] - top)), labels[pick]
-    source = make_source(dataset, "test", root=args.data_root, cache_dir=args.cache_dir, seed=args.seed)
-    batch = next(iter(source.batches(min(args.images, source.num_samples), shuffle=False)))
-    return batch.images, batch.labels
+    opts = {k: v for k, v in (options or {}).items() if k in ("image_size", "strict")}
+    return pick_images(dataset, args.images, seed=args.seed, canvas=size, root=args.data_root,
+                       cache_dir=args.cache_dir, **opts)
 
 
 def _run_spec(args: argparse.Namespace, cfg: Any) -> Any:
@@ -342,10 +327,10 @@ def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
     res = compensation(
         model, images, labels, kind=args.kind, values=args.values, st_index=args.st_index, progress=not args.no_progress
     )
-    write_json(
-        out / f"compensation_{args.kind}.json",
-        {"run": str(args.run_dir), "model": cfg.model, "dataset": cfg.dataset, **res.to_dict()},
-    )
+    row = report_row(res, model=cfg.model, run=str(args.run_dir), budget=None, seed=cfg.seed,
+                     depth=st_depths(model)[args.st_index])
+    write_json(out / f"compensation_{args.kind}.json", make_report(
+        [row], kind=args.kind, dataset=cfg.dataset, images=int(images.shape[0]), values=res.values))
     title = _run_title(cfg, args)
     plot_compensation(res, out / f"compensation_{args.kind}.png", title=title)
     plot_error_vs_value(res, out / f"error_vs_{args.kind}.png", title=title)

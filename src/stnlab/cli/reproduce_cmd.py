@@ -92,8 +92,9 @@ def _add_canonical(subparsers: Any) -> None:
                                           "mnist-compensation-scale.json, mnist-canonical-scale.png; column T: "
                                           "mnist-compensation-trans.json, mnist-canonical-trans.png); "
                                           "plankton: STN-C2, STN-C7, "
-                                          "STN-SL2, STN-DL2 -> the 'compensation' section of "
-                                          "RESULTS/plankton.json and RESULTS/figures/plankton-compensation.png.")
+                                          "STN-SL2, STN-DL2 -> RESULTS/plankton-compensation.json and "
+                                          "RESULTS/figures/plankton-compensation.png (one report schema: "
+                                          "stnlab.experiments.report).")
     q.add_argument("--table", default="mnist-rst", choices=("mnist-rst", "mnist-eq", "plankton"),
                    help="which table's runs (default: mnist-rst; mnist-eq: STN-C1-eq and STN-SL1-eq on R -> "
                         "RESULTS/mnist-eq-compensation.json, RESULTS/figures/mnist-eq-canonical.png)")
@@ -186,7 +187,8 @@ def run_canonical(args: argparse.Namespace) -> int:
             raise StnlabError("--models is for --table mnist-rst; plankton measures its four STNs together")
         data = plankton_report(args.runs, args.results, budget=args.budget or "cpu", seed=args.seed[0],
                                images=args.images or 300, root=args.data_root, cache_dir=args.cache_dir)
-        wrote = f"{args.results}/plankton.json and {args.results}/figures/plankton-compensation.png"
+        report = get_table("plankton").reports["error"]
+        wrote = f"{args.results}/{report} and {args.results}/figures/plankton-compensation.png"
     else:
         data = canonical_report(args.runs, args.results, column=args.column, budget=args.budget, seeds=args.seed,
                                 images=args.images or 200, root=args.data_root, models=args.models, table=args.table)

@@ -18,6 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch.nn.functional as F
+from torch import Tensor
+
 # each data set's module registers it (stnlab.data.spec); the order is the order they are listed in
 from stnlab.data import mnist, plankton, svhn  # noqa: F401  # isort: skip
 from stnlab.data.custom import CustomSource, custom_spec
@@ -43,6 +46,7 @@ from stnlab.data.spec import (
     variant_name,
 )
 from stnlab.data.svhn import SVHNSource, sequence_correct, sequence_error
+from stnlab.options import options_of
 
 
 def dataset_spec(
@@ -70,7 +74,7 @@ def make_source(dataset: str, split: str = "train", **options: Any) -> BatchSour
     ``image_size`` apply to MNIST and to ``folder:``/``idx:``/``npz:`` data sets; ``strict`` refuses
     unreadable image files.
     """
-    o = SourceOptions.of(options)
+    o = options_of(SourceOptions, None, options, "make_source")
     check_dataset(dataset, o.protocol, o.image_size)
     if parse_dataset(dataset)[0] != "builtin":
         return CustomSource(dataset, split, o)
@@ -79,6 +83,25 @@ def make_source(dataset: str, split: str = "train", **options: Any) -> BatchSour
         return info.source(dataset, split, o)
     name = variant_name(dataset, o.protocol)  # mnist + rotation is mnist-rot: the same source and draws
     return info.source(name, split, replace(o, protocol=BUILTIN[name].protocol if o.protocol == "none" else o.protocol))
+
+
+def pick_images(dataset: str, n: int, *, seed: int = 0, canvas: int | None = None, split: str = "test",
+                **options: Any) -> tuple[Tensor, Tensor]:
+    """The analyses' images: ``n`` images of ``dataset``'s ``split`` (all, if it has fewer) and their labels.
+
+    They are untransformed (a protocol variant gives its data set's own images: ``mnist-rot`` gives MNIST
+    digits), the first ``n`` of the split in the order ``seed`` shuffles it (epoch 0, so the same ``seed`` and
+    ``n`` always give the same images), centred on a ``canvas`` side with zeros when one is given. ``options``
+    as :func:`make_source`'s (``root``, ``cache_dir``, ``image_size``, ``strict``; the protocol is ignored).
+    """
+    base = dataset_info(dataset).name if parse_dataset(dataset)[0] == "builtin" else dataset
+    source = make_source(base, split, **{**options, "seed": seed, "protocol": "none"})
+    batch = next(iter(source.batches(min(n, source.num_samples), shuffle=True, epoch=0)))
+    if canvas is None:
+        return batch.images, batch.labels
+    (h, w), top, left = batch.images.shape[-2:], (canvas - batch.images.shape[-2]) // 2, \
+        (canvas - batch.images.shape[-1]) // 2
+    return F.pad(batch.images, (left, canvas - w - left, top, canvas - h - top)), batch.labels
 
 
 __all__ = [
@@ -108,6 +131,7 @@ __all__ = [
     "load_mnist",
     "load_plankton",
     "make_source",
+    "pick_images",
     "protocols",
     "register_dataset",
     "register_kind",

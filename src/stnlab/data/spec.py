@@ -18,7 +18,7 @@ under the rotation protocol: the same source, the same random draws); the user's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +53,6 @@ class SourceOptions:
     image_size: int | None = None
     strict: bool = False
 
-    @classmethod
-    def of(cls, options: Mapping[str, Any]) -> SourceOptions:
-        """``SourceOptions(**options)``; a TypeError naming the valid keywords for an unknown one."""
-        unknown = sorted(set(options) - {f.name for f in fields(cls)})
-        if unknown:
-            raise TypeError(f"unknown source option(s) {', '.join(unknown)}; valid: "
-                            f"{', '.join(f.name for f in fields(cls))}")
-        return cls(**options)
 
 
 @dataclass(frozen=True)

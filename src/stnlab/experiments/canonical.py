@@ -20,70 +20,55 @@ measured as soon as it is trained).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from stnlab.analysis.compensation import CompensationResult, aligned_views, compensation
+from stnlab.analysis.compensation import aligned_views, compensation, st_depths
 from stnlab.analysis.figures import save_figure
-from stnlab.data import BUILTIN, make_source
+from stnlab.data import BUILTIN, TransformKind, get_kind, pick_images
 from stnlab.errors import StnlabError
+from stnlab.experiments.report import SEED_KEYS, make_report, read_report, report_row
 from stnlab.experiments.reproduce import run_dir
 from stnlab.experiments.results import run_label
 from stnlab.experiments.tables import get_table
-from stnlab.io import read_json, write_json
+from stnlab.io import write_json
 from stnlab.train import load_run
 
 MODELS = ("STN-SL1", "STN-C0", "STN-C1")
 # the STNs each table's report measures (mnist-eq: the rotation-equivariant extension, column R only)
 TABLE_MODELS = {"mnist-rst": MODELS, "mnist-eq": ("STN-C1-eq", "STN-SL1-eq")}
-# per compensation kind: the transform's name and what it did to the digits, for labels
-_WORDS = {"rotation": ("rotation", "rotated"), "scale": ("scaling", "scaled"),
-          "translation": ("translation", "shifted")}
 
 
 @dataclass(frozen=True)
 class Column:
-    """What the canonical-pose report measures on one column of the table."""
+    """What the canonical-pose report measures on one column of the table (units and words: its kind's)."""
 
-    kind: str  # the compensation kind (stnlab.analysis.compensation)
-    values: tuple[float, ...]  # applied values: degrees / scale factors
+    kind: str  # the transform kind (stnlab.data.kinds)
+    values: tuple[float, ...]  # applied values: degrees / scale factors / pixels
     dataset: str  # the column's data set: its canvas is the networks' input size
     budget: str  # the default budget folder of the runs (the JSON report's name: the table's ``reports``)
     figure: str  # PNG file in RESULTS/figures
-    unit: str  # the unit of the reported parameters
-    per_unit: float  # report value = content value (degrees / natural log-scale / pixels) * per_unit
     view_model: str  # the figure's top rows show what this model's ST does to the transformed digits
 
     @property
-    def what(self) -> str:
-        """The transform, for labels: rotation / scaling / translation."""
-        return _WORDS[self.kind][0]
-
-    @property
-    def done(self) -> str:
-        """What was done to the digits, for titles: rotated / scaled / shifted."""
-        return _WORDS[self.kind][1]
-
-    def label(self, value: float) -> str:
-        """An applied value as a figure's column title."""
-        return {"rotation": f"{value:+.0f}°", "scale": f"x{value:.2g}"}.get(self.kind, f"{value:+.0f} px")
+    def spec(self) -> TransformKind:
+        """The registered transform kind."""
+        return get_kind(self.kind)
 
 
 COLUMNS = {
     "R": Column("rotation", tuple(float(a) for a in range(-90, 91, 30)), "mnist-rot", "paper",
-                "mnist-canonical.png", "deg", 1.0, "STN-SL1"),
+                "mnist-canonical.png", "STN-SL1"),
     "S": Column("scale", tuple(2.0 ** (k / 2) for k in range(-2, 5)), "mnist-scale", "cpu",
-                "mnist-canonical-scale.png", "octaves", 1 / math.log(2), "STN-SL1"),
+                "mnist-canonical-scale.png", "STN-SL1"),
     # shifts along x within the protocol's U{-16..16} (the digit stays on the 60-px canvas)
     "T": Column("translation", tuple(float(v) for v in range(-16, 17, 8)), "mnist-trans", "paper",
-                "mnist-canonical-trans.png", "px", 1.0, "STN-C1"),
+                "mnist-canonical-trans.png", "STN-C1"),
 }
 
 
@@ -93,15 +78,6 @@ def figure_name(table: Any, column: str) -> str:
     if table.name == "mnist-rst":
         return COLUMNS[column].figure
     return Path(table.reports[column]).stem.replace("compensation", "canonical") + ".png"
-
-
-def _test_digits(n: int, seed: int, root: str | Path | None, canvas: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` upright MNIST test digits (the plain ``mnist`` split) centred on a ``canvas`` side, and their labels."""
-    source = make_source("mnist", "test", root=root, seed=seed)
-    batch = next(iter(source.batches(n, shuffle=True, epoch=0)))
-    side = batch.images.shape[-1]
-    pad = (canvas - side) // 2
-    return F.pad(batch.images, (pad, canvas - side - pad) * 2), batch.labels  # N x 1 x canvas x canvas
 
 
 def _figure(views: tuple[torch.Tensor, torch.Tensor], view_model: str, rows: Sequence[dict[str, Any]],
@@ -121,16 +97,17 @@ def _figure(views: tuple[torch.Tensor, torch.Tensor], view_model: str, rows: Seq
                 if i == 0:
                     ax.set_ylabel(label, fontsize=7)
                 if row == 0:
-                    ax.set_title(col.label(col.values[i]), fontsize=8)
+                    ax.set_title(col.spec.format_value(col.values[i]), fontsize=8)
     ax = fig.add_subplot(grid[-1, :])
+    what, unit = col.spec.words[0], col.spec.unit
     for r in rows:
         ax.plot(r["applied"], r["predicted_mean"], marker="o",
-                label=f"{r['model']}: slope {r['slope']:+.2f}, class std {r['class_std']:.2g} {col.unit}")
+                label=f"{r['model']}: slope {r['slope']:+.2f}, class std {r['class_std']:.2g} {unit}")
     lo, hi = min(rows[0]["applied"]), max(rows[0]["applied"])
     ax.plot([lo, hi], [-lo, -hi], "k--", lw=0.8, label="full compensation (slope -1)")
     ax.axhline(0, color="grey", lw=0.8, label="no compensation")
-    ax.set_xlabel(f"applied {col.what} of the input ({col.unit})")
-    ax.set_ylabel(f"{col.what} the ST applies ({col.unit})")
+    ax.set_xlabel(f"applied {what} of the input ({unit})")
+    ax.set_ylabel(f"{what} the ST applies ({unit})")
     ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     return fig
@@ -150,17 +127,6 @@ def _trained(table: Any, runs: str | Path, column: str, budget: str, seed: int,
     return found
 
 
-def _row(name: str, run: str, budget: str, seed: int, c: CompensationResult, col: Column) -> dict[str, Any]:
-    """One model's report row, in the column's units; ``run`` names its run folder (:func:`run_label`)."""
-    return {"model": name, "run": run, "budget": budget, "seed": seed, "slope": c.slope, "r2": c.r2,
-            "class_std": c.class_std * col.per_unit, "baseline_std": c.baseline_std * col.per_unit,
-            "applied": (c.applied * col.per_unit).tolist(),
-            "predicted_mean": (c.predicted.mean(1) * col.per_unit).tolist(),
-            "canonical_mean": (c.canonical().mean(1) * col.per_unit).tolist(),  # per applied value
-            "canonical_std": (c.canonical().std(1, unbiased=False) * col.per_unit).tolist(),
-            "class_std_by_class": {str(k): v * col.per_unit for k, v in c.class_std_by_class().items()}}
-
-
 def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget: str,
                images: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The ``models`` and ``per_seed`` rows of an earlier report at ``path`` for the models not measured now.
@@ -171,7 +137,7 @@ def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget
     """
     if not path.is_file():
         return [], []
-    old = read_json(path)
+    old = read_report(path)
     models = [r for r in old.get("models", []) if r["model"] not in measured]
     if not models:
         return [], []
@@ -230,28 +196,29 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
     out = Path(results)
     trained = {seed: _trained(table, runs, column, budget, seed, measured) for seed in seeds}  # all before any work
     kept, kept_per_seed = _kept_rows(out / table.reports[column], measured, seeds, budget, images)
-    x, y = _test_digits(images, seeds[0], root, BUILTIN[col.dataset].canvas)
+    x, y = pick_images(col.dataset, images, seed=seeds[0], canvas=BUILTIN[col.dataset].canvas, root=root)
     new: dict[int, dict[str, dict[str, Any]]] = {}
     for seed, found in trained.items():
         for name, (folder, model) in found.items():
-            new.setdefault(seed, {})[name] = _row(name, run_label(folder, runs), budget, seed,
-                                                  compensation(model, x, y, kind=col.kind, values=col.values), col)
+            new.setdefault(seed, {})[name] = report_row(
+                compensation(model, x, y, kind=col.kind, values=col.values), model=name,
+                run=run_label(folder, runs), budget=budget, seed=seed, depth=st_depths(model)[0])
     rows = sorted([*new[seeds[0]].values(), *kept], key=lambda r: known.index(r["model"]))
-    per_seed = [{k: r[k] for k in ("model", "seed", "slope", "r2", "class_std")}
-                for found in new.values() for r in found.values()] + kept_per_seed
+    per_seed = [{k: r.get(k) for k in SEED_KEYS} for found in new.values() for r in found.values()] + kept_per_seed
     per_seed.sort(key=lambda r: (_seed_order(r["seed"], seeds), known.index(r["model"])))
     wanted = col.view_model if col.view_model in known else known[0]
     view_model, viewed = _view_model(wanted, trained[seeds[0]], kept, runs)
-    data = {"table": table.name, "column": column, "kind": col.kind, "unit": col.unit, "images": images,
-            "models": rows, "per_seed": per_seed, "view_model": view_model,
-            "note": f"slope of the applied {col.what} on the input's {col.what} within each image (-1: full "
-                    f"compensation); class_std: per-class std of the canonical {col.what} ({col.unit}); per_seed: "
-                    "every measured seed on the same test digits; view_model: the model whose outputs the "
-                    "figure shows"}
+    what, unit = col.spec.words[0], col.spec.unit
+    data = make_report(rows, kind=col.kind, dataset=col.dataset, images=images, values=col.values,
+                       per_seed=per_seed, table=table.name, column=column, view_model=view_model,
+                       note=f"slope of the applied {what} on the input's {what} within each image (-1: full "
+                            f"compensation); class_std: per-class std of the canonical {what} ({unit}); per_seed: "
+                            "every measured seed on the same test digits; view_model: the model whose outputs the "
+                            "figure shows")
     views = aligned_views(viewed, x[:3], col.kind, col.values)
     write_json(out / table.reports[column], data)
-    fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: {col.done} test "
-                                                "digits and the STNs' compensation")
+    fig = _figure(views, view_model, rows, col, f"MNIST-{column}, {budget} budget, seed {seeds[0]}: "
+                                                f"{col.spec.words[1]} test digits and the STNs' compensation")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     save_figure(fig, out / "figures" / figure_name(table, column), dpi=110)
     return data

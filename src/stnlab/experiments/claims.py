@@ -20,11 +20,11 @@ from stnlab.experiments.evidence import (
     describe,
     plankton_compensation,
     plankton_error,
-    read_json_or_none,
     theorem_filter_symmetry,
     theorem_multi_layer,
     theorem_single_layer,
 )
+from stnlab.experiments.evidence_pose import canonical_pose, translation_alignment
 from stnlab.experiments.extensions import format_extensions
 from stnlab.experiments.results import aggregate, best_entry, common_entries
 from stnlab.experiments.tables import get_table
@@ -114,29 +114,6 @@ def _mnist_ordering(column: str) -> Callable[[Path], Evidence]:
     return weigh
 
 
-def _translation_alignment(results: Path) -> Evidence:
-    """M-align-T: on T, STN-C1's feature-map ST undoes the shift (slope <= -0.7), as the theory allows."""
-    reports = get_table("mnist-rst").reports
-    name = reports["T"]
-    data = read_json_or_none(results / name)
-    rows = {} if data is None else {r["model"]: r for r in data["models"]}
-    c1 = rows.get("STN-C1")
-    if c1 is None:
-        so_far = "; ".join(f"{m}: slope {r['slope']:+.2f} (budget {r['budget']})" for m, r in rows.items())
-        return Evidence("not run here", f"no STN-C1 row in `results/{name}` yet (`stnlab canonical --column T "
-                        "--models STN-C1` on the trained MNIST-T model)" + (f"; so far: {so_far}" if so_far else ""))
-    text = "; ".join(f"{m}: slope {r['slope']:+.2f}, class std {r['class_std']:.1f} px (budget {r['budget']}, "
-                     f"seed {r['seed']})" for m, r in rows.items()) + f" (`results/{name}`, full compensation: -1)"
-    rot = read_json_or_none(results / reports["R"])
-    rot_c1 = None if rot is None else next((r for r in rot["models"] if r["model"] == "STN-C1"), None)
-    if rot_c1 is not None:
-        text += f"; for contrast, STN-C1 on rotations: slope {rot_c1['slope']:+.2f}"
-    verdict = "reproduced" if c1["slope"] <= -0.7 else "partly" if c1["slope"] <= -0.3 else "not reproduced"
-    if c1["budget"] != "paper":
-        text += f" — at the `{c1['budget']}` budget, not the paper's"
-    return Evidence(verdict, text)
-
-
 _INPUT_STS = ("STN-C0", "STN-DL1", "STN-SL1")
 
 
@@ -171,71 +148,14 @@ def _translation_gap(got: dict[str, Any], entries: list[dict[str, Any]], text: s
     return Evidence(verdict, text)
 
 
-# the canonical-pose reports of `stnlab canonical` per column (file: the table's `reports`): unit, format,
-# class-std target (None: none)
-_CANONICAL = {"R": ("°", ".1f", 25.0), "S": (" oct", ".2f", None)}
+def _paper(table: str, row: str, column: str) -> float:
+    """The paper's number of a table cell (the claims quote the table configs, never retype them)."""
+    return get_table(table).paper(row, column)
 
 
-def _spread_breakdown(row: dict[str, Any], unit: str, fmt: str) -> str:
-    """Where a compensation row's class std comes from: its digits' spreads and the spread by applied value."""
-    by_class, applied, spread = row.get("class_std_by_class"), row.get("applied"), row.get("canonical_std")
-    if not by_class or not applied or not spread:
-        return ""
-    worst = sorted(by_class.items(), key=lambda kv: -kv[1])
-    half = 0.5 * max(abs(v) for v in applied)
-    mid = [s for a, s in zip(applied, spread, strict=True) if abs(a) < half]
-    text = (f"; where STN-SL1's spread is (seed {row['seed']}): by digit {worst[-1][1]:{fmt}}–{worst[0][1]:{fmt}}"
-            f"{unit} (largest: " + ", ".join(f"{k} {v:{fmt}}{unit}" for k, v in worst[:3]) + ")")
-    if mid:
-        text += (f"; at one applied value, all digits together: {min(mid):{fmt}}–{max(mid):{fmt}}{unit} within "
-                 f"±{half:.0f}, {spread[0]:{fmt}}{unit} / {spread[-1]:{fmt}}{unit} at {applied[0]:+.0f} / "
-                 f"{applied[-1]:+.0f}")
-    return text
-
-
-def _compensation(column: str) -> Callable[[Path], Evidence]:
-    unit, fmt, std_target = _CANONICAL[column]
-    name = get_table("mnist-rst").reports[column]
-
-    def weigh(results: Path) -> Evidence:
-        data = read_json_or_none(results / name)
-        if data is None:
-            return Evidence("not run here", f"no `results/{name}` yet (`stnlab canonical --column {column}` on the "
-                                            f"trained MNIST-{column} models)")
-        rows = {r["model"]: r for r in data["models"]}
-        sl1, c1 = rows.get("STN-SL1"), rows.get("STN-C1")
-        if sl1 is None or c1 is None:
-            return Evidence("not run here", f"STN-SL1 or STN-C1 missing from `results/{name}`")
-        text = "; ".join(f"{m}: slope {r['slope']:+.2f}, class std {r['class_std']:{fmt}}{unit} (budget "
-                         f"{r['budget']}, seed {r['seed']})" for m, r in rows.items())
-        seeds = sorted({r["seed"] for r in data.get("per_seed", [])})
-        if len(seeds) > 1:  # judge the mean over the measured seeds
-            mean = {m: {k: statistics.fmean(r[k] for r in data["per_seed"] if r["model"] == m)
-                        for k in ("slope", "class_std")} for m in ("STN-SL1", "STN-C1")}
-            sl1, c1 = {**sl1, **mean["STN-SL1"]}, {**c1, **mean["STN-C1"]}
-            text += (f"; mean over seeds {', '.join(map(str, seeds))}: STN-SL1 slope {sl1['slope']:+.2f}, class "
-                     f"std {sl1['class_std']:{fmt}}{unit}; STN-C1 slope {c1['slope']:+.2f} (per seed: " + ", ".join(
-                         f"{r['model']} s{r['seed']} {r['slope']:+.2f}/{r['class_std']:{fmt}}{unit}"
-                         for r in data["per_seed"]) + ")")
-        text += f" (`results/{name}`, full compensation: slope -1)"
-        std_ok = std_target is None or sl1["class_std"] <= std_target
-        ok = sl1["slope"] <= -0.7 and std_ok and c1["slope"] > sl1["slope"] + 0.2
-        partly = sl1["slope"] <= -0.3 and sl1["slope"] < c1["slope"]  # SL1 compensates at least in part
-        if partly and not ok:
-            target = "" if std_target is None else f" with a class std <= {std_target:.0f}{unit}"
-            text += (f"; the canonical pose is reached only in part: the target is STN-SL1 slope <= -0.70{target} "
-                     "and STN-C1 at least 0.2 less steep")
-            if not std_ok:
-                text += _spread_breakdown(rows["STN-SL1"], unit, fmt)
-        if not partly:
-            text += (f"; STN-SL1 does not bring the digits to a canonical pose (class std {sl1['class_std']:{fmt}}"
-                     f"{unit} vs {sl1['baseline_std']:{fmt}}{unit} without compensation), so only 'C1 does not "
-                     "compensate' holds")
-        if sl1["budget"] != "paper":
-            text += f" — at the `{sl1['budget']}` budget, not the paper's"
-        return Evidence("reproduced" if ok else "partly" if partly else "not reproduced", text)
-
-    return weigh
+def _paper_errors(column: str) -> str:
+    """``CNN 1.71, STN-C0 1.08, ...``: the paper's MNIST errors of ``column``, from the table config."""
+    return ", ".join(f"{row} {_paper('mnist-rst', row, column):.2f}" for row in get_table("mnist-rst").rows)
 
 
 def _not_here(why: str) -> Callable[[Path], Evidence]:
@@ -252,11 +172,11 @@ CLAIMS: tuple[Claim, ...] = (
           "symmetric filters, or filters constant on concentric circles/ellipses).", theorem_filter_symmetry),
     Claim("T3", JANSSON, "Multi-layer: if T_h has an eigenvalue of modulus != 1 (e.g. a scaling), no T_g aligns "
           "the feature maps of a non-trivial CNN; translations always can.", theorem_multi_layer),
-    Claim("M-R", FINNVEDEN, "MNIST-R test errors: CNN 1.71, STN-C0 1.08, STN-C1 1.32, STN-DL1 1.05, STN-SL1 0.98 %.",
+    Claim("M-R", FINNVEDEN, f"MNIST-R test errors: {_paper_errors('R')} %.",
           _mnist_numbers("R")),
-    Claim("M-S", FINNVEDEN, "MNIST-S test errors: CNN 1.38, STN-C0 0.85, STN-C1 0.96, STN-DL1 0.77, STN-SL1 0.82 %.",
+    Claim("M-S", FINNVEDEN, f"MNIST-S test errors: {_paper_errors('S')} %.",
           _mnist_numbers("S")),
-    Claim("M-T", FINNVEDEN, "MNIST-T test errors: CNN 1.61, STN-C0 1.10, STN-C1 1.16, STN-DL1 1.08, STN-SL1 1.13 %.",
+    Claim("M-T", FINNVEDEN, f"MNIST-T test errors: {_paper_errors('T')} %.",
           _mnist_numbers("T")),
     Claim("M-order-R", FINNVEDEN, "Rotations: STN-C1 beats the CNN but is worse than every network that transforms "
           "the input (C0, DL1, SL1).", _mnist_ordering("R")),
@@ -264,17 +184,20 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("M-order-T", FINNVEDEN, "Translations (which feature maps can undo): much smaller differences.",
           _mnist_ordering("T")),
     Claim("M-qual", FINNVEDEN, "STN-SL1 brings rotated digits to one canonical pose; STN-C1 fails to compensate.",
-          _compensation("R")),
+          canonical_pose("R")),
     Claim("M-qual-S", FINNVEDEN, "STN-SL1 brings scaled digits to one canonical size; STN-C1 fails to compensate.",
-          _compensation("S")),
+          canonical_pose("S")),
     Claim("M-align-T", FINNVEDEN, "Translations: pose alignment of feature maps is possible for all network "
           "versions (CNNs are translation-covariant), so STN-C1's ST undoes a shift of the input.",
-          _translation_alignment),
+          translation_alignment),
     Claim("S-depth", FINNVEDEN, "SVHN: deeper features help when transforming the input with shared parameters "
-          "(SL8 3.26 %), not when transforming feature maps (C8 4.00 %).", _not_here(NO_SVHN)),
-    Claim("S-iter", FINNVEDEN, "SVHN: iterative STN-SL0123 (3.49 %) beats STN-C0123 (3.61 %).", _not_here(NO_SVHN)),
-    Claim("P-error", FINNVEDEN, "Plankton: an ST on depth-2 feature maps errs more (22.3 %) than a similar network "
-          "that transforms the input (21.5 %).", plankton_error),
+          f"(SL8 {_paper('svhn-depth', '8', 'STN-SLX'):.2f} %), not when transforming feature maps "
+          f"(C8 {_paper('svhn-depth', '8', 'STN-CX'):.2f} %).", _not_here(NO_SVHN)),
+    Claim("S-iter", FINNVEDEN, f"SVHN: iterative STN-SL0123 ({_paper('svhn-iterative', 'STN-SL0123', 'error'):.2f} %) "
+          f"beats STN-C0123 ({_paper('svhn-iterative', 'STN-C0123', 'error'):.2f} %).", _not_here(NO_SVHN)),
+    Claim("P-error", FINNVEDEN, "Plankton: an ST on depth-2 feature maps errs more "
+          f"({_paper('plankton', 'STN-C2', 'error'):g} %) than a similar network that transforms the input "
+          f"({_paper('plankton', 'STN-SL2', 'error'):g} %).", plankton_error),
     Claim("P-comp", FINNVEDEN, "Plankton: the depth-2 feature-map ST rotates as if compensating; at depth 7 it stops "
           "compensating.", plankton_compensation),
 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stnlab.experiments.report import read_report
 from stnlab.experiments.results import aggregate, best_entry, budgets_by_rank, entry_at
 from stnlab.experiments.tables import get_table
 
@@ -28,6 +29,11 @@ class Evidence:
 def read_json_or_none(path: Path) -> Any | None:
     """The parsed JSON file at ``path``, or None if there is none."""
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_report_or_none(path: Path) -> dict[str, Any] | None:
+    """The compensation report at ``path`` (:func:`~stnlab.experiments.report.read_report`), or None."""
+    return read_report(path) if path.is_file() else None
 
 
 def describe(e: dict[str, Any]) -> str:
@@ -164,18 +170,26 @@ def _error_rate_se(results: Path, c2: dict) -> tuple[float, int] | None:
     return 100 * (p * (1 - p) / n) ** 0.5, n
 
 
+def _plankton_report(results: Path) -> dict[str, Any] | None:
+    """The plankton compensation report: its own file, else the section an older ``plankton.json`` held."""
+    report = read_report_or_none(results / get_table("plankton").reports["error"])
+    if report is None:
+        section = (read_json_or_none(results / "plankton.json") or {}).get("compensation")
+        report = read_report(section) if section else None
+    return report
+
+
 def plankton_compensation(results: Path) -> Evidence:
     """P-comp: the depth-2 feature-map ST rotates against the input, the depth-7 one does not."""
-    data = read_json_or_none(results / "plankton.json")
-    section = None if data is None else data.get("compensation")
-    if not section:
-        return Evidence("not run here", "no compensation section in `results/plankton.json` yet (`stnlab canonical "
-                                        "--table plankton`)")
-    rows = {r["model"]: r for r in section["models"]}
+    name = get_table("plankton").reports["error"]
+    report = _plankton_report(results)
+    if report is None:
+        return Evidence("not run here", f"no `results/{name}` yet (`stnlab canonical --table plankton`)")
+    rows = {r["model"]: r for r in report["models"]}
     c2, c7 = rows["STN-C2"], rows["STN-C7"]
     text = "; ".join(f"{m}: circular corr. {r['circ_corr']:+.2f}, slope {r['slope']:+.2f} ({r['budget']})"
                      for m, r in rows.items())
-    text += " (`results/plankton.json`, `results/figures/plankton-compensation.png`; -1 = full compensation)"
+    text += f" (`results/{name}`, `results/figures/plankton-compensation.png`; -1 = full compensation)"
     # compensating: consistently against the input (circular corr.) *and* by a visible amount (slope)
     c2_comp = c2["circ_corr"] <= -0.3 and c2["slope"] <= -0.1
     c7_none = abs(c7["circ_corr"]) < 0.15 or abs(c7["slope"]) < 0.05

@@ -4,10 +4,12 @@ Layout of a results folder (``results/`` in the repository)::
 
     results/runs/<table>/<budget>/<dataset>/<model>/seed<k>/{config.json, metrics.jsonl, eval.json, cell.json}
     results/<table>.json     # per cell: row, column, paper, per-seed errors, mean, std, budget, ...
-    results/<table>.md       # the markdown table (mean +- std over seeds)
+    results/<table>.md       # the markdown table (mean +- std over seeds) and its compensation reports
+    results/<report>.json    # the table's compensation reports (``stnlab canonical``; its ``reports``)
 
-Everything but ``runs/`` is generated from ``runs/`` (:func:`write_table_results`), so a table can never
-disagree with the run files it claims to come from. Checkpoints are never copied.
+The tables are generated from ``runs/`` (:func:`write_table_results`), so a table can never disagree with the
+run files it claims to come from; the reports are measured on checkpoints and formatted by
+:func:`stnlab.experiments.report.format_report_markdown`. Checkpoints are never copied.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stnlab.errors import StnlabError
+from stnlab.experiments.report import format_report_markdown, read_report
 from stnlab.experiments.tables import BUDGET_ORDER, PaperTable
 from stnlab.io import write_json, write_text
 from stnlab.train import keys_with
@@ -180,72 +183,56 @@ def format_results_markdown(table: PaperTable, entries: list[dict[str, Any]]) ->
         epochs = sorted({e["epochs"] for e in entries if e["budget"] == budget and e["epochs"] is not None})
         lines.append(f"\n{mark} not at the paper budget: `{budget}` budget ({', '.join(f'{x:g}' for x in epochs)} "
                      "epochs); see the table config's docstring.")
+    wall = wall_times(table, entries)
+    if wall:
+        lines.append(f"\nTraining wall time per run of the cells above (mean over seeds; `wall_seconds` in "
+                     f"`results/{table.name}.json`, on the machine that trained each run): {wall}.")
     return "\n".join(lines)
 
 
+def wall_times(table: PaperTable, entries: list[dict[str, Any]]) -> str:
+    """``R: CNN 12 min, STN-C0 16 min, ...; S: ...``: the training time of each shown entry (its mean over
+    seeds), from the runs' metrics (the only place runtimes are written)."""
+    parts = []
+    for col in table.columns:
+        times = []
+        for row in table.rows:
+            e = best_entry(entries, row, col)
+            seconds = [w for w in (e or {}).get("wall_seconds", []) if w is not None]
+            if seconds:
+                times.append(f"{row} {_duration(statistics.fmean(seconds))}")
+        if times:
+            parts.append((f"{col}: " if len(table.columns) > 1 else "") + ", ".join(times))
+    return "; ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    """``12 min`` or, from 100 minutes on, ``2.6 h``."""
+    return f"{seconds / 60:.0f} min" if seconds < 6000 else f"{seconds / 3600:.1f} h"
+
+
 def write_table_results(table: PaperTable, results: str | Path) -> dict[str, Any]:
-    """Regenerate ``<results>/<table>.json`` and ``.md`` from ``<results>/runs``; return the JSON data."""
+    """Regenerate ``<results>/<table>.json`` and ``.md`` from ``<results>/runs`` (the .md with the table's
+    compensation reports under it); return the JSON data."""
     entries = aggregate(table, results)
-    path = Path(results) / f"{table.name}.json"
-    # sections added by analyses (e.g. the plankton compensation) are kept when the errors are regenerated
-    kept = {k: v for k, v in (_read_json(path) if path.is_file() else {}).items() if k in EXTRA_SECTIONS}
     data = {"table": table.name, "title": table.title, "source": table.source,
             "note": "errors in %; std over seeds; pass_std: spread over the transformed test passes of each seed",
-            "cells": entries, **kept}
+            "cells": entries}
     Path(results).mkdir(parents=True, exist_ok=True)
-    write_json(path, data)
-    md = format_results_markdown(table, entries)
-    if "compensation" in kept:
-        md += "\n\n" + format_compensation_markdown(kept["compensation"])
+    write_json(Path(results) / f"{table.name}.json", data)
+    md = "\n\n".join([format_results_markdown(table, entries), *reports_markdown(table, results)])
     write_text(Path(results) / f"{table.name}.md", md + "\n")
     return data
 
 
-EXTRA_SECTIONS = ("compensation",)
-
-
-def format_compensation_markdown(section: Mapping[str, Any]) -> str:
-    """A compensation section (see :mod:`stnlab.experiments.plankton_study`) as a markdown table."""
-    lines = [f"**Rotation compensation** ({section['images']} test images rotated by "
-             f"{section['angles'][0]:+.0f}..{section['angles'][-1]:+.0f} degrees; -1 = full compensation, "
-             "0 = none)", "", "| network | ST acts on | slope | circular corr. | budget |",
-             "| --- | --- | --- | --- | --- |"]
-    for r in section["models"]:
-        lines.append(f"| {r['model']} | {r['acts_on']} | {r['slope']:+.2f} | {r['circ_corr']:+.2f} | {r['budget']} |")
-    return "\n".join(lines)
+def reports_markdown(table: PaperTable, results: str | Path) -> list[str]:
+    """The table's compensation reports that exist under ``results``, each as a markdown table."""
+    paths = [Path(results) / name for name in table.reports.values()]
+    return [format_report_markdown(read_report(p)) for p in paths if p.is_file()]
 
 
 README_BEGIN = "<!-- results:begin (generated by `stnlab tables --write-readme README.md`; do not edit) -->"
 README_END = "<!-- results:end -->"
-
-
-def _seed_stats(data: Mapping[str, Any], model: str, key: str, fmt: str) -> str:
-    """``mean ± std (n=k)`` of ``key`` over the measured seeds of ``model`` (one seed: its value)."""
-    vals = [r[key] for r in data.get("per_seed", []) if r["model"] == model]
-    if len(vals) < 2:
-        return "—"
-    return f"{statistics.mean(vals):{fmt}} ± {statistics.stdev(vals):{fmt.lstrip('+')}} (n={len(vals)})"
-
-
-def format_canonical_markdown(data: Mapping[str, Any]) -> str:
-    """A canonical-pose report (``results/mnist-compensation*.json``) as a markdown table: the first seed's
-    numbers, and the mean ± std over every measured seed."""
-    unit, rot = data.get("unit", "deg"), data.get("kind", "rotation") == "rotation"
-    what, done, fmt = {"rotation": ("rotated", "angle", ".0f"), "translation": ("shifted", "shift", ".1f")}.get(
-        data.get("kind", "rotation"), ("scaled", "log2-scale", ".2f"))
-    lines = [f"**Canonical pose** ({data['images']} test digits of {data['column']} {what} over the protocol's "
-             f"range; slope of the ST's {done} against the applied one: -1 = full compensation, 0 = none; class "
-             "std: spread of the pose the ST brings each class to, against the spread without compensation; "
-             "the first columns are one seed's, the last two the mean ± std over the measured seeds)", "",
-             f"| network | slope | R^2 | class std ({unit}) | without compensation | budget, seed | slope over seeds "
-             f"| class std over seeds ({unit}) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in data["models"]:
-        lines.append(f"| {r['model']} | {r['slope']:+.2f} | {r['r2']:.2f} | {r['class_std']:{fmt}} | "
-                     f"{r['baseline_std']:{fmt}} | {r['budget']}, {r['seed']} | "
-                     f"{_seed_stats(data, r['model'], 'slope', '+.2f')} | "
-                     f"{_seed_stats(data, r['model'], 'class_std', '.1f' if rot else fmt)} |")
-    return "\n".join(lines)
 
 
 def readme_block(tables: Mapping[str, PaperTable], results: str | Path) -> str:
@@ -255,14 +242,7 @@ def readme_block(tables: Mapping[str, PaperTable], results: str | Path) -> str:
         entries = aggregate(t, results)
         if not entries:
             continue
-        parts.append(format_results_markdown(t, entries))
-        path = Path(results) / f"{t.name}.json"
-        section = _read_json(path).get("compensation") if path.is_file() else None
-        if section:
-            parts.append(format_compensation_markdown(section))
-        for name in t.reports.values():  # `stnlab canonical`'s reports
-            if (Path(results) / name).is_file():
-                parts.append(format_canonical_markdown(_read_json(Path(results) / name)))
+        parts += [format_results_markdown(t, entries), *reports_markdown(t, results)]
     body = "\n\n".join(parts) if parts else "No committed results yet."
     return f"{README_BEGIN}\n{body}\n{README_END}"
 

@@ -1,8 +1,10 @@
 """Paper tables as data: which (model, data set) cells to train, and the numbers the papers report.
 
-Each table lives in its own module under :mod:`stnlab.experiments.configs` (big_vision style); the module
-docstring holds the command, the runtime measured here and the paper's numbers, and the README table is
-generated from these objects by ``stnlab tables --markdown``.
+Each table lives in its own module under :mod:`stnlab.experiments.configs` (big_vision style). The paper's
+numbers are typed once, in the cells; the module docstring (the command, the recipe, the budgets) gets
+them rendered from the cells (:attr:`PaperTable.docstring`), as do the README table (``stnlab tables``) and
+the claims ledger. Runtimes are not written here: they are in the results (``wall_seconds``) and the
+generated tables.
 """
 
 from __future__ import annotations
@@ -90,6 +92,35 @@ class PaperTable:
     def cell(self, row: str, column: str) -> Cell | None:
         """The cell at (row, column), or None where the paper has none."""
         return next((c for c in self.cells if c.row == row and c.column == column), None)
+
+    def paper(self, row: str, column: str) -> float:
+        """The paper's number of the cell at (row, column); StnlabError where the paper gives none."""
+        cell = self.cell(row, column)
+        if cell is None or cell.paper is None:
+            raise StnlabError(f"{self.name}: the paper gives no number for {row} / {column}")
+        return cell.paper
+
+    @property
+    def docstring(self) -> str:
+        """``doc`` followed by the paper's numbers, rendered from the cells (:func:`paper_numbers_rst`)."""
+        return f"{self.doc.rstrip()}\n\n{paper_numbers_rst(self)}\n"
+
+
+def paper_numbers_rst(table: PaperTable) -> str:
+    """The paper's numbers of ``table`` as an RST table: a row per table row, a column per table column (and one
+    for the second published number where the table has a ``reference_name``); ``-`` where there is none."""
+    refs = table.reference_name is not None
+    header = [table.row_label, *(("paper", table.reference_name) if refs else table.columns)]
+    body = []
+    for row in table.rows:
+        cells = [table.cell(row, c) for c in table.columns]
+        values = [cells[0].paper, cells[0].reference] if refs else [c.paper if c else None for c in cells]
+        body.append([row, *("-" if v is None else f"{v:.2f}" for v in values)])
+    widths = [max(len(str(line[i])) for line in (header, *body)) + 2 for i in range(len(header))]
+    rule = "  ".join("=" * w for w in widths)
+    fmt = [rule, "  ".join(f"{h:<{w}}" for h, w in zip(header, widths)).rstrip(), rule]
+    fmt += ["  ".join(f"{v:<{w}}" for v, w in zip(line, widths)).rstrip() for line in body]
+    return "\n".join([*fmt, rule])
 
 
 _TABLES: dict[str, PaperTable] = {}

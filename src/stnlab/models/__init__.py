@@ -7,9 +7,9 @@ own: the rotation-equivariant ``-eq`` / ``-inv`` models on the MNIST CNN's layou
 """
 
 from stnlab.models import equivariant, mnist, plankton, svhn  # noqa: F401  (registers the backbones)
-from stnlab.models.builder import as_backbone, build_stn, model_names
+from stnlab.models.builder import STOptions, as_backbone, build_stn, model_names
 from stnlab.models.equivariant import group_stn
 from stnlab.models.registry import DATASETS, build_backbone, cnn_of, create_model, list_datasets, list_models
 
-__all__ = ["DATASETS", "as_backbone", "build_backbone", "build_stn", "cnn_of", "create_model", "group_stn",
-           "list_datasets", "list_models", "model_names"]
+__all__ = ["DATASETS", "STOptions", "as_backbone", "build_backbone", "build_stn", "cnn_of", "create_model",
+           "group_stn", "list_datasets", "list_models", "model_names"]

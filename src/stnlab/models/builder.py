@@ -23,6 +23,8 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -30,9 +32,25 @@ from stnlab.errors import StnlabError
 from stnlab.geometry import FAMILIES, family_size
 from stnlab.models.locnets import LOC_BODIES
 from stnlab.nn import Backbone, LocalizationNet, SpatialTransformer, STNModel, output_shape
+from stnlab.options import options_of
 
 _NAME = re.compile(r"^STN-(C|DL|SL)(\d+)(-large)?$")
 LocBody = str | Callable[[Sequence[int], bool], nn.Module]
+
+
+@dataclass(frozen=True)
+class STOptions:
+    """How a model's STs are built: the transform ``family`` of every ST, the ``loc_net`` body (a name or a
+    callable; None: the data set's, ``mnist`` for :func:`build_stn`), ``iterations`` of each ST's prediction
+    (default: one pass per listed depth), the ``loc_lr_multiplier`` stored on each ST for
+    :func:`stnlab.nn.parameter_groups`, and grid_sample's ``padding_mode``. :func:`build_stn` and
+    :func:`stnlab.create_model` take these as keywords (or one ``STOptions``)."""
+
+    family: str = "affine"
+    loc_net: LocBody | None = None
+    iterations: int | None = None
+    loc_lr_multiplier: float = 1.0
+    padding_mode: str = "zeros"
 
 
 def model_names(n_stages: int) -> list[str]:
@@ -130,16 +148,17 @@ def _check_runs(backbone: Backbone, input_shape: Sequence[int]) -> None:
 
 
 def build_stn(cnn: Backbone | Sequence[nn.Module] | nn.Module, input_shape: Sequence[int], name: str = "CNN", *,
-              head: nn.Module | None = None, split_points: Sequence[str] | None = None, family: str = "affine",
-              loc_net: LocBody = "mnist", iterations: int | None = None, loc_lr_multiplier: float = 1.0,
-              padding_mode: str = "zeros", where: str = "this backbone") -> STNModel:
+              head: nn.Module | None = None, split_points: Sequence[str] | None = None, st: STOptions | None = None,
+              where: str = "this backbone", **st_options: Any) -> STNModel:
     """Build model ``name`` around the CNN ``cnn`` for inputs of shape ``input_shape`` = ``(C, H, W)``.
 
-    ``family`` is the transform family of every ST, ``loc_net`` the loc-net body (a name or a callable),
-    ``iterations`` repeats each ST's prediction (default: one pass per listed depth), ``loc_lr_multiplier``
-    is stored on each ST for :func:`stnlab.nn.parameter_groups`. STN-SL loc-nets use the very same stage
-    modules as the classifier; STN-DL ones a re-initialised copy. ``where`` names the backbone in errors.
+    ``st`` / ``st_options`` (:class:`STOptions`, e.g. ``family="similarity"``, ``loc_net="large"``,
+    ``iterations=2``, ``loc_lr_multiplier=0.1``, ``padding_mode="border"``) say how the STs are built. STN-SL
+    loc-nets use the very same stage modules as the classifier; STN-DL ones a re-initialised copy. ``where``
+    names the backbone in errors.
     """
+    o = options_of(STOptions, st, st_options, "build_stn")
+    family, iterations = o.family, o.iterations
     backbone = as_backbone(cnn, head=head, split_points=split_points)
     input_shape = tuple(int(s) for s in input_shape)
     _check_runs(backbone, input_shape)
@@ -149,10 +168,10 @@ def build_stn(cnn: Backbone | Sequence[nn.Module] | nn.Module, input_shape: Sequ
         raise StnlabError(f"unknown transform family {family!r}; valid: {', '.join(FAMILIES)}")
     if iterations is not None and iterations < 1:
         raise StnlabError(f"iterations must be >= 1, got {iterations}")
-    body = _body(loc_net)
+    body = _body(o.loc_net or "mnist")
     kind, depths, large = parse_name(name, len(backbone.stages), where)
     body = LOC_BODIES["large"] if large else body
-    st_args = {"family": family, "padding_mode": padding_mode, "lr_multiplier": loc_lr_multiplier}
+    st_args = {"family": family, "padding_mode": o.padding_mode, "lr_multiplier": o.loc_lr_multiplier}
     if kind == "C":
         sts = {}
         for d in depths:
@@ -169,4 +188,4 @@ def build_stn(cnn: Backbone | Sequence[nn.Module] | nn.Module, input_shape: Sequ
     return STNModel(backbone, input_st=SpatialTransformer(nets, iterations=iterations, **st_args))
 
 
-__all__ = ["as_backbone", "build_stn", "model_names", "parse_name"]
+__all__ = ["STOptions", "as_backbone", "build_stn", "model_names", "parse_name"]

@@ -29,16 +29,17 @@ channels and classes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from typing import Any
 
 from torch import nn
 
 from stnlab.data import BUILTIN, DataSpec, dataset_names, dataset_spec
 from stnlab.errors import StnlabError
-from stnlab.models.builder import LocBody, build_stn, model_names
+from stnlab.models.builder import STOptions, build_stn, model_names
 from stnlab.models.pretrained import load_pretrained
 from stnlab.nn import Backbone
+from stnlab.options import options_of
 
 BACKBONES: dict[str, Callable[[DataSpec], Backbone]] = {}
 DATASETS = BUILTIN  # the registered data sets' specs, by name (a live, read-only view of stnlab.data's registry)
@@ -47,7 +48,7 @@ DATASETS = BUILTIN  # the registered data sets' specs, by name (a live, read-onl
 @dataclass(frozen=True)
 class ModelFamily:
     """Models named beyond the papers' scheme: ``owns(name)``, ``names(spec)`` (listed for a data set),
-    ``build(name, spec, family=, iterations=, loc_net=, loc_lr_multiplier=, padding_mode=)`` and ``cnn(name)``,
+    ``build(name, spec, st=STOptions)`` (:class:`~stnlab.models.builder.STOptions`) and ``cnn(name)``,
     the name of the plain model (no ST) on the same backbone."""
 
     owns: Callable[[str], bool]
@@ -103,27 +104,30 @@ def list_datasets() -> list[str]:
     return sorted(dataset_names())
 
 
-def create_model(name: str, dataset: str | DataSpec, *, family: str = "affine", iterations: int | None = None,
-                 loc_net: LocBody | None = None, loc_lr_multiplier: float = 1.0, padding_mode: str = "zeros",
-                 protocol: str = "none", image_size: int | None = None, strict: bool = False,
-                 cache_dir: str | Path | None = None, pretrained: bool = False) -> nn.Module:
+DATA_OPTIONS = ("protocol", "image_size", "strict", "cache_dir")  # create_model's keywords for the data set
+
+
+def create_model(name: str, dataset: str | DataSpec, st: STOptions | None = None, *, pretrained: bool = False,
+                 **options: Any) -> nn.Module:
     """Build model ``name`` for ``dataset`` (see the module docstring for names).
 
-    ``family`` is the transform family of every ST, ``iterations`` repeats each ST's prediction
-    (iterative alignment; defaults to one pass per listed depth), ``loc_net`` picks the loc-net body
-    (``mnist``/``small``/``large`` or a callable; default per data set), ``loc_lr_multiplier`` is stored on
-    each ST for :func:`stnlab.nn.parameter_groups`. ``protocol``, ``image_size``, ``strict`` and
-    ``cache_dir`` select the data set's variant (see :func:`stnlab.data.make_source`). ``pretrained``
-    loads the weights shipped with the package (:mod:`stnlab.models.pretrained`; offline).
+    ``st`` / the ST keywords of ``options`` (:class:`~stnlab.models.builder.STOptions`: ``family``, the transform
+    family of every ST; ``iterations``, each ST's predictions (iterative alignment; default one pass per listed
+    depth); ``loc_net``, the loc-net body, ``mnist``/``small``/``large``/``ndsb`` or a callable, default per
+    data set; ``loc_lr_multiplier``, stored on each ST for :func:`stnlab.nn.parameter_groups`;
+    ``padding_mode``). The data keywords ``protocol``, ``image_size``, ``strict`` and ``cache_dir`` select the
+    data set's variant (see :func:`stnlab.data.make_source`). ``pretrained`` loads the weights shipped with
+    the package (:mod:`stnlab.models.pretrained`; offline).
     """
-    spec = resolve_spec(dataset, protocol=protocol, image_size=image_size, strict=strict, cache_dir=cache_dir)
-    options = {"family": family, "loc_net": loc_net or spec.loc_net, "iterations": iterations,
-               "loc_lr_multiplier": loc_lr_multiplier, "padding_mode": padding_mode}
+    data = {k: options.pop(k) for k in DATA_OPTIONS if k in options}
+    o = options_of(STOptions, st, options, "create_model")
+    spec = resolve_spec(dataset, **data)
+    st = replace(o, loc_net=o.loc_net or spec.loc_net)
     owner = next((f for f in MODEL_FAMILIES if f.owns(name)), None)
     if owner is not None:
-        model = owner.build(name, spec, **options)
+        model = owner.build(name, spec, st=st)
     else:
-        model = build_stn(BACKBONES[spec.backbone](spec), spec.input_shape, name, where=repr(spec.name), **options)
+        model = build_stn(BACKBONES[spec.backbone](spec), spec.input_shape, name, st=st, where=repr(spec.name))
     if pretrained:
         try:
             load_pretrained(model, name, spec.name)

@@ -21,11 +21,10 @@ step decay at 50 % and 75 %, transforms ramped in over 10 epochs, bf16 autocast)
 with the plain R cells. Budgets: ``paper`` = 50 epochs, 3 seeds; ``cpu`` = 10 epochs (ramp 2), 1 seed;
 ``smoke`` = 2 steps (the test suite). No paper numbers: every cell's paper entry is empty.
 
-Runtime (an estimate; not run here yet): one thread, bf16, ``benchmarks/equivariant_speed.py`` measured
-CNN1-eq, STN-C1-eq and STN-SL1-eq at 0.98-1.05x their plain models' training speed and CNN-inv at 0.19x the
-CNN's (6x its FLOPs). With the mnist-rst R cells' 12 (CNN), 20 (STN-C1) and 28 (STN-SL1) minutes per 50-epoch
-seed on one core, a seed of this table is about 2.1 core-hours (CNN-inv ~63 minutes of it) and the paper
-budget about 6.3 core-hours: ~3.2 hours with ``--jobs 2`` on the 2-core development machine.
+Runtimes: each run's ``wall_seconds`` in ``results/mnist-eq.json`` once run (the generated tables show them);
+``benchmarks/equivariant_speed.py`` prints the training speed of these models against the plain ones.
+
+Paper: none (our extension; rendered from the cells, every entry empty):
 """
 
 from stnlab.experiments.configs.mnist_rst import RECIPE
@@ -49,3 +48,4 @@ TABLE = register_table(PaperTable(
     },
     reports={"R": "mnist-eq-compensation.json"},
 ))
+__doc__ = TABLE.docstring  # the (empty) paper column, rendered from the cells

@@ -13,35 +13,14 @@ error as fp32; 1.5-1.6x faster per core here). Budgets: ``paper`` = 50 epochs, 3
 epochs, 1 seed (what the S column, 112 px, affords on a 2-core CPU; its ramp is 2 epochs, the same 20 % of
 the run); ``smoke`` = 2 steps, 1 seed, 32 test images (the test suite, seconds per cell).
 
-Runtime here (torch 2.13.0 CPU, this recipe, one run per core of the 2-core machine, one thread each;
-`wall_time` of the seed-0 runs' metrics): 12 (CNN), 16 (STN-C0), 20 (STN-C1), 25 (STN-DL1) and 28
-(STN-SL1) minutes for 50 epochs of the R column. T (60 px) and S (112 px) images cost far more: a training
-image is 27.6-47 MFLOP on R, 538-718 on T and 2,774-3,578 on S (``torch.utils.flop_counter``, CNN to
-STN-SL1), and STN-SL1 / STN-DL1 train at 35-37 img/s on S (one core, one thread, beside another run;
-``img_per_s`` of their metrics), i.e. 24 minutes per epoch, or at 63-66 img/s as the only run on both cores
-(2 threads), 13 minutes per epoch: 2.2 hours of training for the ``cpu`` budget's 10 epochs, plus about
-10 minutes for the 10 test passes. The whole S column at the ``cpu`` budget is about 16 core-hours here.
-A T cell at the ``paper`` budget (2.5 M training images) took 1.5 h for the CNN on the 2-core AMD EPYC
-(513 img/s, 2 threads). On the 2-core Intel Xeon without AMX the ``cpu``-budget T STNs trained at a median
-141-193 img/s (2 threads; STN-DL1 to STN-C0); at the paper budget STN-C0 took 3.4 h and STN-C1 4.2 h for
-50 epochs with their validation (``wall_time`` of the last record; median 234 and 188 img/s of training),
-STN-SL1 about 4.4 h (167 img/s; 320 s per epoch): 3-5 h per STN cell there; STN-DL1 on the AMD EPYC
-2.6 h (median 287 img/s, 2 threads).
-
-Paper (test error %, mean over 10 transformed passes of the test set):
-
-=========  =======  =======  =======
-network    R        S        T
-=========  =======  =======  =======
-CNN        1.71     1.38     1.61
-STN-C0     1.08     0.85     1.10
-STN-C1     1.32     0.96     1.16
-STN-DL1    1.05     0.77     1.08
-STN-SL1    0.98     0.82     1.13
-=========  =======  =======  =======
-
 The claim it supports: for R and S, transforming feature maps (C1) is worse than transforming the input
 (C0, DL1, SL1); for T (translations, which feature maps *can* undo) the differences shrink.
+
+Runtimes: each run's ``wall_seconds`` in ``results/mnist-rst.json`` (the generated tables show them). A
+training image costs 27.6-47 MFLOP on R, 538-718 on T and 2,774-3,578 on S (``torch.utils.flop_counter``,
+CNN to STN-SL1), so the T and S columns cost far more than R.
+
+Paper (test error %, mean over 10 transformed passes of the test set; rendered from the cells):
 """
 
 from stnlab.experiments.tables import SMOKE, Budget, Cell, PaperTable, register_table
@@ -85,3 +64,4 @@ TABLE = register_table(PaperTable(
     reports={"R": "mnist-compensation.json", "S": "mnist-compensation-scale.json",
              "T": "mnist-compensation-trans.json"},
 ))
+__doc__ = TABLE.docstring  # with the paper's numbers, rendered from the cells

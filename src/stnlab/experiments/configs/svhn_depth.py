@@ -4,21 +4,12 @@ Command::
 
     stnlab reproduce svhn-depth --runs runs
 
-Runtime here: not run — SVHN cannot be downloaded on the development machines (no network); bring
+Not run here: SVHN cannot be downloaded on the development machines (no network); bring
 ``svhn/{train,test,extra}`` into the data root (``stnlab data import svhn PATH``) to run it.
 
-Paper (sequence error %, 64x64 crops, up to 5 digits):
-
-=====  =======  ========  ========
-X      STN-CX   STN-DLX   STN-SLX
-=====  =======  ========  ========
-0      3.81     -         -
-3      3.70     3.48      3.54
-6      3.91     3.75      3.29
-8      4.00     3.76      3.26
-=====  =======  ========  ========
-
 The claim: deeper features help only when the *input* is transformed, and most with parameter sharing (SL).
+
+Paper (sequence error %, 64x64 crops, up to 5 digits; rendered from the cells):
 """
 
 from stnlab.experiments.tables import Cell, PaperTable, register_table
@@ -41,3 +32,4 @@ TABLE = register_table(PaperTable(
     row_label="X",
     doc=__doc__,
 ))
+__doc__ = TABLE.docstring  # with the paper's numbers, rendered from the cells
