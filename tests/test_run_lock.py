@@ -1,7 +1,9 @@
 """One process trains a run folder at a time (its ``.lock``), and ``reproduce --jobs`` workers die with the
 ``reproduce`` process, so that no orphan keeps writing a run folder that a new command resumes."""
 
+import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import worker_jobs
 from helpers import cli_error
+from stnlab.errors import StnlabError
+from stnlab.experiments.workers import run_in_processes
 from stnlab.train.checkpoint import LOCK_FILE, prepare_run_folder, run_folder_lock
 from test_train_errors import TINY, make_run
 
@@ -47,29 +52,24 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
-def test_a_pool_worker_dies_with_its_reproduce_process(tmp_path):
-    """An idle worker leaves when its task queue closes; a busy one only through PR_SET_PDEATHSIG."""
-    script = tmp_path / "parent.py"
-    script.write_text(textwrap.dedent("""
-        import multiprocessing as mp
-        import os
-        import time
-
-        from stnlab.experiments.reproduce import _pin_worker
+def test_a_worker_process_dies_with_its_reproduce_process(tmp_path):
+    """A busy worker (training: it reads no queue) leaves when its parent is SIGKILLed (PR_SET_PDEATHSIG)."""
+    script, pid_file = tmp_path / "parent.py", tmp_path / "worker.pid"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from stnlab.experiments.workers import run_in_processes
+        import worker_jobs
 
         if __name__ == "__main__":
-            ctx = mp.get_context("spawn")
-            pool = ctx.Pool(1, initializer=_pin_worker, initargs=(ctx.Value("i", 0), 1))
-            pid = pool.apply(os.getpid)
-            pool.apply_async(time.sleep, (120,))  # busy, as a training worker is: it does not read its queue
-            time.sleep(1)
-            print(pid, flush=True)
-            time.sleep(120)
+            list(run_in_processes(worker_jobs.job, [("sleep", {str(pid_file)!r})], 1))
     """))
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        worker = int(parent.stdout.readline())
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker = int(pid_file.read_text())
         assert _alive(worker)
     finally:
         parent.kill()  # SIGKILL: no handler of the parent can run
@@ -78,6 +78,30 @@ def test_a_pool_worker_dies_with_its_reproduce_process(tmp_path):
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(worker)
+
+
+def test_a_failing_job_stops_a_training_one_which_saves_first_and_nothing_hangs(tmp_path):
+    """The hang this replaced: a pool worker that took SIGTERM as "save and stop" then waited for ever on the
+    pool's queue lock. Here the failing job's error arrives, the other job saved on its SIGTERM, and both
+    processes are gone, long before the SIGKILL deadline."""
+    marker = tmp_path / "train"
+    start = time.monotonic()
+    with pytest.raises(StnlabError, match="fails on purpose"):
+        list(run_in_processes(worker_jobs.job, [("train", marker), ("fail", 3.0)], 2, grace=60))
+    assert time.monotonic() - start < 50
+    assert (tmp_path / "train.started").is_file()  # it was training when the other failed
+    assert marker.read_text() == f"saved after signal {int(signal.SIGTERM)}"
+    assert not multiprocessing.active_children()
+
+
+def test_worker_processes_return_every_result_each_on_its_own_cores():
+    jobs = [("value", k) for k in range(5)]
+    assert sorted(run_in_processes(worker_jobs.job, jobs, 2)) == [(k, k) for k in range(5)]
+    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2:
+        cores = [c for _, c in run_in_processes(worker_jobs.job, [("cores", None)] * 2, 2)]
+        assert all(len(c) == len(os.sched_getaffinity(0)) // 2 for c in cores) and not set(cores[0]) & set(cores[1])
+    with pytest.raises(StnlabError, match="jobs must be >= 1"):
+        list(run_in_processes(worker_jobs.job, jobs, 0))
 
 
 def test_two_reproduce_commands_share_a_queue_a_run_being_trained_is_skipped(capsys, tmp_path):

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
-import multiprocessing as mp
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -17,12 +12,12 @@ from typing import Any
 from stnlab.errors import StnlabError
 from stnlab.experiments.results import export_run, result_dir, run_relpath, write_table_results
 from stnlab.experiments.tables import Cell, PaperTable
+from stnlab.experiments.workers import run_in_processes
 from stnlab.io import write_json
 from stnlab.train import RunConfig, build_config, evaluate_run, keys_with, read_config_file, train
 from stnlab.train.checkpoint import RunFolderBusy, lock_holder
 from stnlab.train.distributed import cpu_count
 
-PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 # config keys that do not change what a run computes (the ``host`` role: where and how fast it ran): a kept run
 # may differ in them
 HOST_KEYS = frozenset(keys_with("host"))
@@ -134,54 +129,20 @@ def _train_and_eval(folder: Path, cfg: Any, passes: int | None, eval_samples: in
                         cache_dir=cache_dir)
 
 
-def _die_with_parent() -> None:
-    """Linux: ask the kernel to send this process SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), even by
-    SIGKILL, so that no orphaned pool worker keeps training a run folder that a new ``reproduce`` resumes."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # no libc prctl: the run-folder lock still refuses a second writer
-        pass
-
-
-def _pin_worker(counter: Any, cores_per_job: int) -> None:
-    """Process-pool initializer: die with the parent (:func:`_die_with_parent`) and pin this worker to its own
-    slice of the cores this process may use (Linux)."""
-    _die_with_parent()
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    if hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        mine = cores[index * cores_per_job:(index + 1) * cores_per_job]
-        if mine:
-            os.sched_setaffinity(0, mine)
-
-
-def _train_unit(job: tuple) -> tuple[int, dict[str, Any] | None]:
-    """Pool task: train and evaluate one run; ``(its index, its test result)``."""
-    index, *args = job
-    return index, _train_and_eval(*args)
+def _train_unit(unit: tuple) -> dict[str, Any] | None:
+    """Worker job: :func:`_train_and_eval` of one argument tuple."""
+    return _train_and_eval(*unit)
 
 
 def _run_units(units: list[tuple], jobs: int) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """Train ``units`` (``_train_and_eval`` argument tuples): in this process, or ``jobs`` pinned worker
-    processes at a time; yield ``(index, result)`` as each finishes. A failure stops every worker (their
-    runs resume from their last checkpoints)."""
+    processes at a time (:func:`~stnlab.experiments.workers.run_in_processes`); yield ``(index, result)`` as
+    each finishes. A failure stops every worker (a training run saves first; it resumes from that checkpoint)."""
     if jobs == 1 or len(units) <= 1:
         for i, unit in enumerate(units):
             yield i, _train_and_eval(*unit)
         return
-    ctx = mp.get_context("spawn")  # no forked torch thread pools
-    cores_per_job = max(1, cpu_count() // jobs)
-    pool = ctx.Pool(min(jobs, len(units)), initializer=_pin_worker, initargs=(ctx.Value("i", 0), cores_per_job))
-    try:
-        yield from pool.imap_unordered(_train_unit, [(i, *u) for i, u in enumerate(units)])
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
+    yield from run_in_processes(_train_unit, units, min(jobs, len(units)))
 
 
 def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", seeds: int | None = None,
