@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from stnlab.analysis import alignment_residual
-from stnlab.analysis.alignment import _apply, _family_jacobian, _LMProblem, _with_gradients, align_maps
+from stnlab.analysis.lm_align import _family_jacobian, _LMProblem, _with_gradients, align_maps
+from stnlab.analysis.lm_align import apply_points as _apply
 from stnlab.geometry import family_matrix, family_size, identity, invert, out_to_in_from_content, warp
 
 SIZE = 32

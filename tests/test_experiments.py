@@ -10,8 +10,9 @@ import stnlab.experiments.reproduce as reproduce_mod
 from stnlab.cli import main
 from stnlab.errors import StnlabError
 from stnlab.experiments import budget_key, format_results_markdown, get_table, run_dir, run_table, select_cells, tables
-from stnlab.experiments.canonical import COLUMNS, _kept_rows
+from stnlab.experiments.canonical import COLUMNS
 from stnlab.experiments.claims import CLAIMS, format_claims
+from stnlab.experiments.report import kept_rows
 from stnlab.experiments.results import readme_block
 from stnlab.models import create_model
 from stnlab.train import build_config
@@ -257,11 +258,11 @@ def test_remeasuring_one_model_keeps_every_seed_of_the_others(tmp_path):
                            for m in ("STN-SL1", "STN-C1")]}
     path = tmp_path / "report.json"
     path.write_text(json.dumps(report))
-    models, per_seed = _kept_rows(path, ["STN-SL1"], [0], "paper", 200)
+    models, per_seed = kept_rows(path, ["STN-SL1"], [0], "paper", 200)
     assert [r["model"] for r in models] == ["STN-C1"]
     assert [(r["model"], r["seed"], r["slope"]) for r in per_seed] == [("STN-C1", s, -0.1 * s) for s in (0, 1, 2)]
     with pytest.raises(StnlabError, match="measure every model again"):
-        _kept_rows(path, ["STN-SL1"], [1], "paper", 200)  # other digits: never mixed
+        kept_rows(path, ["STN-SL1"], [1], "paper", 200)  # other digits: never mixed
 
 
 def test_reproduce_jobs_trains_runs_in_parallel_processes_with_the_sequential_result(data_root, tmp_path):

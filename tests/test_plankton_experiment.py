@@ -67,6 +67,17 @@ def test_reproduce_plankton_smoke_and_its_compensation_report(tiny_root, tmp_pat
     assert "**Compensation of rotations** (3 test images of plankton" in md
     rows = [line for line in format_claims(tmp_path / "results").splitlines() if line.startswith("| P-")]
     assert len(rows) == 2 and "not run here" not in rows[1] and all("smoke" in r for r in rows)
+    # networks land one by one (checkpoints need not outlive a session): a later measurement keeps the others' rows
+    for m in ("STN-C7", "STN-DL2"):
+        (tmp_path / "runs" / "plankton" / "smoke" / "plankton" / m / "seed0" / "best.pt").unlink()
+    assert main(["canonical", "--table", "plankton", "--budget", "smoke", "--images", "3", *dirs]) == 0
+    again = json.loads((tmp_path / "results" / "plankton-compensation.json").read_text())
+    assert again["models"] == comp["models"] and again["per_seed"] == comp["per_seed"]  # deterministic, kept
+    assert main(["canonical", "--table", "plankton", "--budget", "smoke", "--images", "4", "--models", "STN-C2",
+                 *dirs]) == 2  # other images than the kept rows': refused, nothing written
+    assert json.loads((tmp_path / "results" / "plankton-compensation.json").read_text()) == again
+    assert main(["canonical", "--table", "plankton", "--budget", "smoke", "--models", "STN-C7", *dirs]) == 2
+    assert "no trained STN-C7 run" in capsys.readouterr().err
 
 
 def _weigh(key: str, results):
@@ -75,17 +86,18 @@ def _weigh(key: str, results):
 
 @pytest.mark.parametrize("c2,c7,verdict", [(-0.8, 0.02, "reproduced"), (-0.8, -0.7, "partly"),
                                            (0.01, 0.02, "not reproduced"), (0.3, 0.6, "not reproduced"),
-                                           ((-0.8, -0.01), 0.0, "not reproduced")])  # consistent but tiny
+                                           ((-0.8, -0.01), 0.0, "not reproduced"),  # consistent but tiny
+                                           (-0.8, None, "partly"), (0.01, None, "not reproduced")])  # no C7 yet
 def test_compensation_claim_verdicts(tmp_path, c2, c7, verdict):
     pairs = [c if isinstance(c, tuple) else (c, c) for c in (c2, c7)]  # (circular corr., slope)
     rows = [{"model": m, "circ_corr": cc, "slope": sl, "budget": "cpu"}
-            for m, (cc, sl) in zip(("STN-C2", "STN-C7"), pairs)]
+            for m, (cc, sl) in zip(("STN-C2", "STN-C7"), pairs) if cc is not None]
     (tmp_path / "plankton.json").write_text(json.dumps({"compensation": {"models": rows}}))
     assert _weigh("P-comp", tmp_path).verdict == verdict
     assert _weigh("P-error", tmp_path).verdict == "not run here"  # no run files
 
 
-def test_plankton_report_needs_the_feature_map_runs(tiny_root, tmp_path):
+def test_plankton_report_needs_a_trained_run(tiny_root, tmp_path):
     assert main(["canonical", "--table", "plankton", "--runs", str(tmp_path / "none"), "--results",
                  str(tmp_path / "r"), "--data-root", str(tiny_root)]) == 2
     assert not (tmp_path / "r").exists()

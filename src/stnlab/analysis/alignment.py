@@ -28,17 +28,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from stnlab.analysis.lm_align import align_maps, apply_points
 from stnlab.analysis.transforms import InputTransform, parse_transforms, stack_matrices
 from stnlab.errors import StnlabError
-from stnlab.geometry import FAMILIES, family_matrix, family_size, identity, invert, warp
+from stnlab.geometry import FAMILIES, identity, invert, warp
 from stnlab.nn.layers import LayerGeometry, feature_maps, layer_geometries, stages_of
+from stnlab.options import options_of
 
 CHUNK_ELEMENTS = 1 << 22  # pairs x channels x starts x points per optimisation chunk
 MIN_POINTS = 9  # fewer comparison points per transform than this make a residual meaningless
@@ -108,159 +109,54 @@ def _layer_points(geo: LayerGeometry, radius: float) -> tuple[Tensor, Tensor]:
     return keep, q[keep]
 
 
-def _apply(m: Tensor, q: Tensor) -> Tensor:
-    """Points ``q`` (``Q x 2``) mapped by matrices ``m`` (``... x 3 x 3``) -> ``... x Q x 2``."""
-    return q @ m[..., :2, :2].transpose(-1, -2) + m[..., None, :2, 2]
-
-
 def _weights(geo: LayerGeometry, q: Tensor, a_h_out_to_in: Tensor, start_out_to_in: Tensor, radius: float) -> Tensor:
     """``T x Q`` comparison weights: the transformed-image counterpart is in the disk and the
     analytic-inverse sampling position lies inside the map (between pixel centres)."""
     p = geo.a * q + geo.b  # Q x 2, input coordinates
-    back = _apply(invert(a_h_out_to_in), p)  # T x Q x 2: where the content at p sits in T_h f
-    inside = _apply(start_out_to_in, q).abs().amax(dim=-1) <= 1 - 1 / geo.map_size + 1e-6
+    back = apply_points(invert(a_h_out_to_in), p)  # T x Q x 2: where the content at p sits in T_h f
+    inside = apply_points(start_out_to_in, q).abs().amax(dim=-1) <= 1 - 1 / geo.map_size + 1e-6
     return ((back.norm(dim=-1) <= radius + 1e-6) & inside).float()
 
 
-def _family_jacobian(family: str, params: Tensor) -> tuple[Tensor, Tensor]:
-    """``family_matrix`` at ``params`` (``P x n``) and its exact derivative ``P x 3 x 3 x n``.
-
-    Reverse-mode autodiff (``torch.func.jacrev``) of the batch sum: row ``i`` of the matrices depends only on
-    row ``i`` of ``params``, so the sum's Jacobian holds every per-row Jacobian (9 backward passes in all).
-    """
-    jac = torch.func.jacrev(lambda p: family_matrix(family, p).sum(0))(params)  # 3 x 3 x P x n
-    return family_matrix(family, params), jac.permute(2, 0, 1, 3)
-
-
-def _with_gradients(maps: Tensor) -> Tensor:
-    """``B x 3C x H x W``: the maps and their x/y derivatives per normalised unit (central differences)."""
-    h, w = maps.shape[-2:]
-    pad = F.pad(maps, (1, 1, 1, 1), mode="replicate")
-    gx = (pad[..., 1:-1, 2:] - pad[..., 1:-1, :-2]) * (w / 4)  # d/dx, x in [-1, 1] spans w pixels
-    gy = (pad[..., 2:, 1:-1] - pad[..., :-2, 1:-1]) * (h / 4)
-    return torch.cat([maps, gx, gy], dim=1)
-
-
-class _LMState(NamedTuple):
-    """Per (pair, start): ``loss`` ``B x S``, ``matrix`` ``B x S x 3 x 3``, Gauss-Newton ``hess``
-    ``B x S x n x n`` and ``grad`` ``B x S x n`` (half the gradient of ``loss`` times its denominator)."""
-
-    loss: Tensor
-    matrix: Tensor
-    hess: Tensor
-    grad: Tensor
-
-
 @dataclass(frozen=True)
-class _LMProblem:
-    """The fixed data of :func:`align_maps` (shapes there); :meth:`evaluate` gives the LM quantities."""
+class AlignOptions:
+    """How :func:`alignment_residual` aligns: at ``depths`` (default: every depth whose map has at least
+    :data:`MIN_POINTS` comparison points), with ``T_g`` in ``family`` around each start (identity and analytic
+    inverse), on the disk of ``radius`` (input normalised units), with ``steps`` Levenberg-Marquardt steps;
+    ``channel_permutation`` compares channel ``c`` of Γ_k(f) with channel ``perm[c]`` of the warped maps (for a
+    network whose channels swap under ``T_h``); ``channel_action(maps, out_to_in)`` is applied to Γ_k(T_h f)
+    with the input transforms' matrices before the spatial alignment, e.g. the orientation shift of regular
+    C_N fields (:mod:`stnlab.analysis.channel_action`), so that every residual, ``none`` included, measures
+    "channel action + T_g"; ``progress`` shows a bar per depth."""
 
-    target: Tensor
-    stacked: Tensor  # B x 3C x H x W: the moved maps and their spatial gradients
-    starts: Tensor  # B x S x 3 x 3
-    q: Tensor
-    weights: Tensor
-    family: str
-
-    def evaluate(self, params: Tensor) -> _LMState:
-        """Loss, matrices, Gauss-Newton Hessian and gradient at ``params`` (``B x S x n``)."""
-        b, s, n = params.shape
-        c, weights = self.target.shape[1], self.weights
-        denom = (self.target.pow(2) * weights[:, None]).sum(dim=(1, 2)).clamp_min(1e-12)  # B
-        fm, dfm = _family_jacobian(self.family, params.reshape(-1, n))
-        starts = self.starts.reshape(b * s, 3, 3)
-        m = (starts @ fm).view(b, s, 3, 3)
-        dm = torch.einsum("pij,pjkn->pikn", starts, dfm)[:, :2].reshape(b, s, 2, 3, n)  # d(2x3 rows)/dp
-        grid = _apply(m, self.q)
-        sampled = F.grid_sample(self.stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        val, gx, gy = sampled[:, :c], sampled[:, c : 2 * c], sampled[:, 2 * c :]  # each B x C x S x Q
-        r = val - self.target[:, :, None]  # B x C x S x Q
-        loss = (r.pow(2).sum(1) * weights[:, None]).sum(-1) / denom[:, None]  # B x S
-        # channel sums first (the large dimension), then the small per-point 2 x n algebra
-        wq = weights[:, None, :, None, None]  # B x 1 x Q x 1 x 1
-        sxx, sxy, syy = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)  # B x S x Q
-        struct = torch.stack([torch.stack([sxx, sxy], -1), torch.stack([sxy, syy], -1)], -2) * wq  # B S Q 2 2
-        rg = torch.stack([(gx * r).sum(1), (gy * r).sum(1)], -1)[..., None] * wq  # B x S x Q x 2 x 1
-        qh = torch.cat([self.q, torch.ones_like(self.q[:, :1])], dim=1)  # Q x 3
-        dg = torch.einsum("bsikn,qk->bsqin", dm, qh)  # B x S x Q x 2 x n: d(grid point)/d(params)
-        dgt = dg.transpose(-1, -2)  # B x S x Q x n x 2
-        return _LMState(loss, m, (dgt @ struct @ dg).sum(2), (dgt @ rg).sum(2)[..., 0])
+    depths: Sequence[int] | None = None
+    family: str = "affine"
+    radius: float = 0.8
+    steps: int = 10
+    channel_permutation: Tensor | None = None
+    channel_action: Callable[[Tensor, Tensor], Tensor] | None = None
+    progress: bool = False
 
 
-def align_maps(
-    target: Tensor,
-    moved: Tensor,
-    starts: Tensor,
-    q: Tensor,
-    weights: Tensor,
-    family: str = "affine",
-    steps: int = 10,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Optimise ``T_g`` for many pairs at once; the core of :func:`alignment_residual`.
-
-    ``target``: ``B x C x Q`` values of Γ_k(f) at the comparison points ``q`` (``Q x 2``, normalised layer
-    coordinates); ``moved``: ``B x C x H x W`` maps Γ_k(T_h f); ``starts``: ``B x S x 3 x 3`` start
-    matrices; ``weights``: ``B x Q`` (1 = compare). ``T_g = start @ family_matrix(family, p)`` with ``p``
-    zero at first, minimised by ``steps`` Levenberg-Marquardt iterations per pair (Gauss-Newton on the
-    bilinearly sampled maps with central-difference spatial gradients; a step is kept only when it lowers
-    that pair's error, else the damping grows). Returns ``(start_residuals B x S, best_residuals B,
-    best_matrices B x 3 x 3)``; errors only ever go down, so the best is never worse than any start.
-    """
-    b, s = starts.shape[:2]
-    n = family_size(family)
-    problem = _LMProblem(target, _with_gradients(moved), starts, q, weights, family)
-    params = torch.zeros(b, s, n)
-    state = problem.evaluate(params)
-    first = state.loss.clone()
-    damping = torch.full((b, s), 1e-3)
-    eye = torch.eye(n)
-    for _ in range(steps):
-        diag = torch.diagonal(state.hess, dim1=-2, dim2=-1)  # B x S x n
-        system = state.hess + (damping[..., None] * diag + 1e-9 * diag.mean(-1, keepdim=True) + 1e-12)[..., None] * eye
-        trial = params - torch.linalg.solve(system, state.grad[..., None])[..., 0]
-        new = problem.evaluate(trial)
-        ok = new.loss < state.loss  # B x S
-        params = torch.where(ok[..., None], trial, params)
-        state = _LMState(*(torch.where(ok.view(b, s, *[1] * (x.dim() - 2)), x, old) for x, old in zip(new, state)))
-        damping = torch.where(ok, damping / 3, damping * 4).clamp(1e-7, 1e7)
-    pick = state.loss.argmin(dim=1)  # B
-    rows = torch.arange(b)
-    return first.sqrt(), state.loss[rows, pick].sqrt(), state.matrix[rows, pick]
-
-
-def alignment_residual(
-    net: nn.Module | Sequence[nn.Module],
-    images: Tensor,
-    transforms: Sequence[str | InputTransform],
-    *,
-    depths: Sequence[int] | None = None,
-    family: str = "affine",
-    radius: float = 0.8,
-    steps: int = 10,
-    channel_permutation: Tensor | None = None,
-    channel_action: Callable[[Tensor, Tensor], Tensor] | None = None,
-    progress: bool = False,
-) -> AlignmentResult:
+def alignment_residual(net: nn.Module | Sequence[nn.Module], images: Tensor,
+                       transforms: Sequence[str | InputTransform], options: AlignOptions | None = None,
+                       **keywords: Any) -> AlignmentResult:
     """Residual of aligning Γ_k(T_h f) to Γ_k(f) by a spatial transform, per depth, transform and image.
 
     ``net``: an stnlab model (its CNN backbone's stages; STs are not part of Γ_k), an ``nn.Sequential`` or
     a list of stage modules. ``images``: ``N x C x H x W`` (square, content well inside the frame).
     ``transforms``: e.g. ``["rot:45", "scale:2", "trans:4"]`` (see :mod:`stnlab.analysis.transforms`).
-    ``depths``: default every depth whose map has at least :data:`MIN_POINTS` comparison points.
-    ``family``: the freedom of ``T_g`` around each start (identity and analytic inverse).
-    ``channel_permutation``: compare channel ``c`` of Γ_k(f) with channel ``perm[c]`` of the warped maps
-    (for a network whose channels swap under ``T_h``). ``channel_action(maps, out_to_in)``: applied to
-    Γ_k(T_h f) with the input transforms' matrices before the spatial alignment, e.g. the orientation shift of
-    regular C_N fields (:mod:`stnlab.analysis.channel_action`); every residual, ``none`` included, then
-    measures "channel action + T_g". Deterministic: no randomness is involved.
+    ``options`` / ``keywords``: :class:`AlignOptions`. Deterministic: no randomness is involved.
     """
+    o = options_of(AlignOptions, options, keywords, "alignment_residual")
+    family, radius, steps = o.family, o.radius, o.steps
     _check_settings(family, images, radius, steps)
     stages = stages_of(net)
     tfs = parse_transforms(transforms)
     images = images.float()
     geos = layer_geometries(stages, images.shape[1:])
     a_h = stack_matrices(tfs, images.shape[-1])  # T x 3 x 3, out_to_in: T_h f = warp(f, a_h)
-    depths = _usable_depths(geos, a_h, radius) if depths is None else list(depths)
+    depths = _usable_depths(geos, a_h, radius) if o.depths is None else list(o.depths)
     for d in depths:
         if not 0 <= d < len(geos):
             raise StnlabError(f"depth {d} out of range; this network has depths 0..{len(geos) - 1}")
@@ -270,15 +166,15 @@ def alignment_residual(
     moved_feats = feature_maps(stages, moved_in, depths)
     per_depth = []
     for d in depths:
-        moved = moved_feats[d] if channel_permutation is None else moved_feats[d][:, channel_permutation]
-        if channel_action is not None:
-            moved = channel_action(moved, a_h.repeat_interleave(n, dim=0))  # (T N) x C x H x W
-        per_depth.append(_align_depth(geos[d], feats[d], moved, a_h, tfs, radius, family, steps, progress))
+        moved = moved_feats[d] if o.channel_permutation is None else moved_feats[d][:, o.channel_permutation]
+        if o.channel_action is not None:
+            moved = o.channel_action(moved, a_h.repeat_interleave(n, dim=0))  # (T N) x C x H x W
+        per_depth.append(_align_depth(geos[d], feats[d], moved, a_h, tfs, o))
     none, inverse, optimum, matrices, points = zip(*per_depth)
     return AlignmentResult(depths, [tf.label for tf in tfs], family, radius, steps, torch.stack(none),
                            torch.stack(inverse), torch.stack(optimum), torch.stack(matrices), points=list(points),
-                           channel_action=getattr(channel_action, "label", None if channel_action is None else
-                                                  repr(channel_action)))
+                           channel_action=getattr(o.channel_action, "label", None if o.channel_action is None else
+                                                  repr(o.channel_action)))
 
 
 def _check_settings(family: str, images: Tensor, radius: float, steps: int) -> None:
@@ -293,20 +189,12 @@ def _check_settings(family: str, images: Tensor, radius: float, steps: int) -> N
         raise StnlabError(f"steps must be >= 0, got {steps}")
 
 
-def _align_depth(
-    geo: LayerGeometry,
-    feats: Tensor,
-    moved: Tensor,
-    a_h: Tensor,
-    tfs: list[InputTransform],
-    radius: float,
-    family: str,
-    steps: int,
-    progress: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
+def _align_depth(geo: LayerGeometry, feats: Tensor, moved: Tensor, a_h: Tensor, tfs: list[InputTransform],
+                 o: AlignOptions) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
     """Residuals ``none``, ``inverse``, ``optimum`` (``T x N`` each), the optimal matrices ``T x N x 3 x 3``
     and the number of comparison points at one depth; ``feats`` ``N x C x H x W`` are Γ_k(f), ``moved``
     ``(T N) x C x H x W`` are Γ_k(T_h f)."""
+    radius, family, steps, progress = o.radius, o.family, o.steps, o.progress
     n, t = feats.shape[0], len(tfs)
     idx, q = _layer_points(geo, radius)
     undo_out_to_in = geo.conjugate(invert(a_h))  # T x 3 x 3, T_h^-1 at layer-k resolution

@@ -27,23 +27,22 @@ from stnlab.analysis.figures import (
     plot_residual_vs_depth,
     plot_st_grid,
 )
-from stnlab.data import dataset_spec, pick_images
+from stnlab.cli.analyze_common import (
+    add_common,
+    add_history,
+    load_trained,
+    out_folder,
+    pick_device,
+    run_spec,
+    run_title,
+    test_images,
+)
+from stnlab.data import dataset_spec
 from stnlab.data.kinds import get_kind, kind_names
 from stnlab.errors import StnlabError
 from stnlab.experiments.report import make_report, report_row
 from stnlab.io import check_creatable, ensure_dir, write_json
 from stnlab.models import create_model
-from stnlab.train import load_run, read_metrics
-from stnlab.train.history import format_history, history_rows
-
-
-def _common(p: argparse.ArgumentParser, out_help: str) -> None:
-    p.add_argument("--out", default=None, metavar="DIR", help=out_help)
-    p.add_argument("--images", type=int, default=100, help="number of test images (default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the image choice and random weights")
-    p.add_argument("--data-root", default=None, help="data folder (default: $STNLAB_DATA or the user cache)")
-    p.add_argument("--cache-dir", default=None, help="cache folder (default: $STNLAB_CACHE or the user cache)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _align_args(p: argparse.ArgumentParser) -> None:
@@ -77,7 +76,7 @@ def register(subparsers: Any) -> None:
     _add_alignment(sub)
     _add_filters(sub)
     _add_trained(sub)
-    _add_history(sub)
+    add_history(sub)
 
 
 def _add_alignment(sub: Any) -> None:
@@ -98,7 +97,7 @@ def _add_alignment(sub: Any) -> None:
         "images) are centred on its canvas (default: mnist-trans, 60 px, so that depth 2 still has a 10x10 map)",
     )
     _align_args(a)
-    _common(a, "output folder (required)")
+    add_common(a, "output folder (required)")
     a.set_defaults(func=run_alignment)
 
 
@@ -121,7 +120,7 @@ def _add_filters(sub: Any) -> None:
     f.add_argument("--size", type=int, default=9, help="filter side in pixels (default: 9)")
     f.add_argument("--radius", type=float, default=0.8, help="disk radius, normalised units (default: 0.8)")
     f.add_argument("--steps", type=int, default=10, help="Levenberg-Marquardt iterations (default: 10)")
-    _common(f, "output folder (required)")
+    add_common(f, "output folder (required)")
     f.set_defaults(func=run_filters)
 
 
@@ -151,66 +150,10 @@ def _add_trained(sub: Any) -> None:
         c.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="where the trained model runs (default: auto = a GPU if one is visible); a run "
                             "trained on a GPU is analysed on a CPU-only machine with cpu or auto")
-        _common(c, "output folder (default: RUN_DIR/analysis)")
+        add_common(c, "output folder (default: RUN_DIR/analysis)")
         if name == "figures":
             _align_args(c)
         c.set_defaults(func=run_compensation if name == "compensation" else run_figures)
-
-
-def _add_history(sub: Any) -> None:
-    h = sub.add_parser(
-        "history",
-        help="a run's errors and what its STs did at each validation (from metrics.jsonl)",
-        description="One row per validation of each run: training and validation error and, per ST, the "
-        "mean determinant of its sampling matrix (< 1 zooms in), the share of its grid outside the input, "
-        "the spread of its angle and, on data with a transform protocol, the compensation slope and R^2 "
-        "(-1 = full compensation, 0 = none). Reads metrics.jsonl only: works on running and committed runs.",
-    )
-    h.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="folders written by 'stnlab train'")
-    h.add_argument("--markdown", action="store_true", help="print Markdown tables")
-    h.set_defaults(func=run_history)
-
-
-def run_history(args: argparse.Namespace) -> int:
-    """Print the training history table of each run folder."""
-    tables = []
-    for run_dir in args.run_dirs:
-        rows = history_rows(read_metrics(Path(run_dir) / "metrics.jsonl"))
-        if not rows:
-            raise StnlabError(f"{run_dir} has no validation record yet; wait for its first validation "
-                              "(val_every) or pass another run folder")
-        tables.append(f"{run_dir}\n{format_history(rows, markdown=args.markdown)}")
-    print("\n\n".join(tables))
-    return 0
-
-
-def _out(args: argparse.Namespace, default: Path | None = None, create: bool = True) -> Path:
-    """The output folder (checked; created only when ``create``, i.e. once the results are ready)."""
-    if args.out is None and default is None:
-        raise StnlabError("missing --out DIR: the folder for the JSON and PNG files")
-    out = Path(args.out) if args.out is not None else default
-    if out.exists() and not out.is_dir():
-        raise StnlabError(f"--out {out} exists and is not a folder; pass a folder path")
-    check_creatable(out, "--out")
-    return ensure_dir(out) if create else out
-
-
-def _images(args: argparse.Namespace, dataset: str, size: int, options: dict[str, Any] | None = None
-            ) -> tuple[Tensor, Tensor]:
-    """``args.images`` untransformed test images of ``dataset`` (MNIST digits for the MNIST variants; the
-    analysis applies its own transforms) centred on a ``size`` canvas: the one picker,
-    :func:`stnlab.data.pick_images` (``--seed`` chooses them). ``options`` are the run's data options."""
-    if args.images < 2:
-        raise StnlabError(f"--images must be >= 2, got {args.images}")
-    opts = {k: v for k, v in (options or {}).items() if k in ("image_size", "strict")}
-    return pick_images(dataset, args.images, seed=args.seed, canvas=size, root=args.data_root,
-                       cache_dir=args.cache_dir, **opts)
-
-
-def _run_spec(args: argparse.Namespace, cfg: Any) -> Any:
-    """The DataSpec of a trained run's data set."""
-
-    return dataset_spec(cfg.dataset, cache_dir=args.cache_dir, **cfg.data_options())
 
 
 def _alignment(
@@ -220,7 +163,7 @@ def _alignment(
     """Run the alignment analysis on ``args.images`` digits; write alignment.json/.png into ``out``."""
 
     action = parse_channel_action(args.channel_action)
-    images, _ = _images(args, dataset, size, options)
+    images, _ = test_images(args, dataset, size, options)
     transforms = args.transforms
     if transforms is None:
         jump = int(max(g.jump for g in layer_geometries(stages_of(model), images.shape[1:])))
@@ -247,11 +190,11 @@ def _alignment(
 def run_alignment(args: argparse.Namespace) -> int:
     """``stnlab analyze alignment``."""
 
-    out = _out(args, create=False)
+    out = out_folder(args, create=False)
     if args.run is not None:
-        model, cfg = _load(args.run, "best")
+        model, cfg = load_trained(args.run, "best")
         dataset, title = cfg.dataset, f"{cfg.model} on {cfg.dataset} (trained run {Path(args.run).name}), its CNN"
-        spec, options = _run_spec(args, cfg), cfg.data_options()
+        spec, options = run_spec(args, cfg), cfg.data_options()
     else:
         spec = dataset_spec(args.dataset, cache_dir=args.cache_dir)
         torch.manual_seed(args.seed)
@@ -264,12 +207,12 @@ def run_alignment(args: argparse.Namespace) -> int:
 def run_filters(args: argparse.Namespace) -> int:
     """``stnlab analyze filters``."""
 
-    out = _out(args, create=False)
+    out = out_folder(args, create=False)
     if args.filters < 1 or not 3 <= args.size <= 28:
         raise StnlabError(
             f"--filters must be >= 1 and --size in 3..28 (the 28 px digits), got {args.filters}, {args.size}"
         )
-    images, _ = _images(args, "mnist", 28)
+    images, _ = test_images(args, "mnist", 28)
     rows = filter_check(
         images,
         args.transforms,
@@ -296,34 +239,15 @@ def run_filters(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(run_dir: str, which: str) -> tuple[torch.nn.Module, Any]:
-
-    if not Path(run_dir).is_dir():
-        raise StnlabError(f"run folder {run_dir} does not exist; pass a folder written by 'stnlab train'")
-    return load_run(run_dir, which)
-
-
-def _device(name: str) -> torch.device:
-    """``auto``: a GPU when PyTorch sees one, else the CPU; ``cuda`` without a GPU is a one-line error."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise StnlabError("--device cuda: no CUDA GPU is visible to PyTorch here; use --device cpu (or auto)")
-    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-def _run_title(cfg: Any, args: argparse.Namespace) -> str:
-    """``MODEL on DATASET (run DIR, CHECKPOINT checkpoint)``: the first line of a trained run's figures."""
-    return f"{cfg.model} on {cfg.dataset} (run {Path(args.run_dir).name}, {args.checkpoint} checkpoint)"
-
-
 def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
     """Load the run, measure compensation, write its JSON and figures; return what ``figures`` reuses."""
 
     if args.out is not None:
         check_creatable(args.out, "--out")  # before the run and the data are loaded
-    model, cfg = _load(args.run_dir, args.checkpoint)  # on the CPU, wherever it was trained
-    model.to(_device(args.device))
-    images, labels = _images(args, cfg.dataset, _run_spec(args, cfg).image_size, cfg.data_options())
-    out = _out(args, Path(args.run_dir) / "analysis")  # only once the run and the data are known good
+    model, cfg = load_trained(args.run_dir, args.checkpoint)  # on the CPU, wherever it was trained
+    model.to(pick_device(args.device))
+    images, labels = test_images(args, cfg.dataset, run_spec(args, cfg).image_size, cfg.data_options())
+    out = out_folder(args, Path(args.run_dir) / "analysis")  # only once the run and the data are known good
     res = compensation(
         model, images, labels, kind=args.kind, values=args.values, st_index=args.st_index, progress=not args.no_progress
     )
@@ -331,7 +255,7 @@ def _compensation(args: argparse.Namespace) -> tuple[Any, Any, Tensor, Path]:
                      depth=st_depths(model)[args.st_index])
     write_json(out / f"compensation_{args.kind}.json", make_report(
         [row], kind=args.kind, dataset=cfg.dataset, images=int(images.shape[0]), values=res.values))
-    title = _run_title(cfg, args)
+    title = run_title(cfg, args)
     plot_compensation(res, out / f"compensation_{args.kind}.png", title=title)
     plot_error_vs_value(res, out / f"error_vs_{args.kind}.png", title=title)
     print(
@@ -357,9 +281,9 @@ def run_figures(args: argparse.Namespace) -> int:
         values[i] for i in sorted({0, len(values) // 4, len(values) // 2, 3 * len(values) // 4, len(values) - 1})
     ]
     shown, aligned = aligned_views(model, images[:6], args.kind, grid_values, args.st_index)
-    plot_st_grid(shown, aligned, grid_values, out / f"st_grid_{args.kind}.png", args.kind, _run_title(cfg, args))
+    plot_st_grid(shown, aligned, grid_values, out / f"st_grid_{args.kind}.png", args.kind, run_title(cfg, args))
     print(f"wrote st_grid_{args.kind}.png to {out}")
     model.cpu()  # the alignment optimiser runs on the CPU
-    _alignment(args, model, cfg.dataset, _run_spec(args, cfg).image_size, out, f"{_run_title(cfg, args)}, its CNN",
+    _alignment(args, model, cfg.dataset, run_spec(args, cfg).image_size, out, f"{run_title(cfg, args)}, its CNN",
                cfg.data_options())
     return 0

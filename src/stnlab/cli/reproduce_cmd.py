@@ -103,7 +103,9 @@ def _add_canonical(subparsers: Any) -> None:
     q.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                    help="mnist-rst: measure only these of STN-SL1, STN-C0, STN-C1 and keep the others' rows of "
                         "the column's earlier report (same seeds, budget and images); the figure's digits show "
-                        "the column's own model (STN-SL1; STN-C1 for T) only if it is measured; default: all three")
+                        "the column's own model (STN-SL1; STN-C1 for T) only if it is measured; default: all three. "
+                        "plankton: measure these of STN-C2, STN-C7, STN-SL2, STN-DL2 (default: every trained one) "
+                        "and keep the others' rows of the earlier report (same seed, budget and images)")
     q.add_argument("--runs", default="runs", help="folder of the run folders (default: runs)")
     q.add_argument("--results", default="results", help="the results folder (default: results)")
     q.add_argument("--budget", default=None, help="the budget folder of the runs (default: paper for mnist-rst R, "
@@ -183,10 +185,9 @@ def run_canonical(args: argparse.Namespace) -> int:
     if args.images is not None and args.images < 1:
         raise StnlabError(f"--images must be >= 1, got {args.images}")
     if args.table == "plankton":
-        if args.models:
-            raise StnlabError("--models is for --table mnist-rst; plankton measures its four STNs together")
         data = plankton_report(args.runs, args.results, budget=args.budget or "cpu", seed=args.seed[0],
-                               images=args.images or 300, root=args.data_root, cache_dir=args.cache_dir)
+                               images=args.images or 300, root=args.data_root, cache_dir=args.cache_dir,
+                               models=args.models)
         report = get_table("plankton").reports["error"]
         wrote = f"{args.results}/{report} and {args.results}/figures/plankton-compensation.png"
     else:

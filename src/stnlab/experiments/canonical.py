@@ -32,11 +32,12 @@ from stnlab.analysis.compensation import aligned_views, compensation, st_depths
 from stnlab.analysis.figures import save_figure
 from stnlab.data import BUILTIN, TransformKind, get_kind, pick_images
 from stnlab.errors import StnlabError
-from stnlab.experiments.report import SEED_KEYS, make_report, read_report, report_row
+from stnlab.experiments.report import SEED_KEYS, kept_rows, make_report, report_row
 from stnlab.experiments.reproduce import run_dir
 from stnlab.experiments.results import run_label
 from stnlab.experiments.tables import get_table
 from stnlab.io import write_json
+from stnlab.options import options_of
 from stnlab.train import load_run
 
 MODELS = ("STN-SL1", "STN-C0", "STN-C1")
@@ -127,28 +128,6 @@ def _trained(table: Any, runs: str | Path, column: str, budget: str, seed: int,
     return found
 
 
-def _kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget: str,
-               images: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ``models`` and ``per_seed`` rows of an earlier report at ``path`` for the models not measured now.
-
-    They are kept only from a report made on the same digits (same first seed, same number) at the same budget;
-    StnlabError otherwise, so that one report never mixes two measurements. Every seed's ``per_seed`` row of
-    such a model is kept, also of seeds not measured now (they were measured on the same digits).
-    """
-    if not path.is_file():
-        return [], []
-    old = read_report(path)
-    models = [r for r in old.get("models", []) if r["model"] not in measured]
-    if not models:
-        return [], []
-    same = old.get("images") == images and all(r["seed"] == seeds[0] and r["budget"] == budget for r in models)
-    if not same:
-        raise StnlabError(f"{path} was measured on other digits or runs ({old.get('images')} images, budget "
-                          f"{models[0]['budget']}, seed {models[0]['seed']}); measure every model again (leave "
-                          "out --models) or give the same --seed, --budget and --images")
-    return models, [r for r in old.get("per_seed", []) if r["model"] not in measured]
-
-
 def _view_model(wanted: str, measured: Mapping[str, tuple[Path, torch.nn.Module]],
                 kept: Sequence[dict[str, Any]], runs: str | Path) -> tuple[str, torch.nn.Module]:
     """The model whose outputs the figure shows: ``wanted`` if measured now, else its kept row's run under
@@ -168,16 +147,33 @@ def _seed_order(seed: int, seeds: Sequence[int]) -> tuple[int, int]:
     return (seeds.index(seed), 0) if seed in seeds else (len(seeds), seed)
 
 
-def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R", budget: str | None = None,
-                     seeds: Sequence[int] = (0,), images: int = 200, root: str | Path | None = None,
-                     models: Sequence[str] | None = None, table: str = "mnist-rst") -> dict[str, Any]:
-    """Measure compensation of one column's trained STNs; write the JSON and the figure into ``results``.
+@dataclass(frozen=True)
+class CanonicalOptions:
+    """What :func:`canonical_report` measures: the table's ``column``, the runs' ``budget`` (default: the
+    column's), the ``seeds`` (the first gives the rows and the figure), the number of test ``images``, the
+    data ``root``, the ``models`` (default: all the table's STNs) and the ``table``."""
+
+    column: str = "R"
+    budget: str | None = None
+    seeds: Sequence[int] = (0,)
+    images: int = 200
+    root: str | Path | None = None
+    models: Sequence[str] | None = None
+    table: str = "mnist-rst"
+
+
+def canonical_report(runs: str | Path, results: str | Path, options: CanonicalOptions | None = None,
+                     **keywords: Any) -> dict[str, Any]:
+    """Measure compensation of one column's trained STNs; write the JSON and the figure into ``results``
+    (``options`` / ``keywords``: :class:`CanonicalOptions`).
 
     The first of ``seeds`` gives the ``models`` rows and the figure; every seed's runs are measured on the
     same test digits (drawn with the first seed) and listed in ``per_seed``. ``models`` (default: all of
     :data:`MODELS`; another ``table``'s STNs: :data:`TABLE_MODELS`) measures only those and keeps the other
-    models' rows of an earlier report (see :func:`_kept_rows`).
+    models' rows of an earlier report (see :func:`~stnlab.experiments.report.kept_rows`).
     """
+    o = options_of(CanonicalOptions, options, keywords, "canonical_report")
+    column, seeds, images, root, models, table = o.column, list(o.seeds), o.images, o.root, o.models, o.table
     if column not in COLUMNS:
         raise StnlabError(f"unknown column {column!r} for the canonical pose; valid: {', '.join(COLUMNS)}")
     if not seeds:
@@ -188,14 +184,14 @@ def canonical_report(runs: str | Path, results: str | Path, *, column: str = "R"
         raise StnlabError(f"unknown model(s) {', '.join(unknown)} for the canonical pose of {table}; valid: "
                           f"{', '.join(known)}")
     col = COLUMNS[column]
-    budget = budget or col.budget
+    budget = o.budget or col.budget
     table = get_table(table)
     if column not in table.reports:
         raise StnlabError(f"{table.name} has no canonical-pose report for column {column}; valid: "
                           f"{', '.join(table.reports)}")
     out = Path(results)
     trained = {seed: _trained(table, runs, column, budget, seed, measured) for seed in seeds}  # all before any work
-    kept, kept_per_seed = _kept_rows(out / table.reports[column], measured, seeds, budget, images)
+    kept, kept_per_seed = kept_rows(out / table.reports[column], measured, seeds, budget, images)
     x, y = pick_images(col.dataset, images, seed=seeds[0], canvas=BUILTIN[col.dataset].canvas, root=root)
     new: dict[int, dict[str, dict[str, Any]]] = {}
     for seed, found in trained.items():

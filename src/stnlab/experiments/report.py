@@ -25,6 +25,7 @@ from typing import Any
 
 from stnlab.analysis.compensation import CompensationResult
 from stnlab.data import get_kind
+from stnlab.errors import StnlabError
 from stnlab.experiments.tables import get_table
 from stnlab.io import read_json
 
@@ -139,6 +140,28 @@ def _seed_stats(report: Mapping[str, Any], model: str, key: str, digits: int) ->
     return f"{statistics.mean(vals):{sign}.{digits}f} ± {statistics.stdev(vals):.{digits}f} (n={len(vals)})"
 
 
+def kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget: str,
+               images: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``models`` and ``per_seed`` rows of an earlier report at ``path`` for the models not measured now.
+
+    They are kept only from a report made on the same images (same first seed, same number) at the same budget;
+    StnlabError otherwise, so that one report never mixes two measurements. Every seed's ``per_seed`` row of
+    such a model is kept, also of seeds not measured now (they were measured on the same digits).
+    """
+    if not path.is_file():
+        return [], []
+    old = read_report(path)
+    models = [r for r in old.get("models", []) if r["model"] not in measured]
+    if not models:
+        return [], []
+    same = old.get("images") == images and all(r["seed"] == seeds[0] and r["budget"] == budget for r in models)
+    if not same:
+        raise StnlabError(f"{path} was measured on other digits or runs ({old.get('images')} images, budget "
+                          f"{models[0]['budget']}, seed {models[0]['seed']}); measure every model again (leave "
+                          "out --models) or give the same --seed, --budget and --images")
+    return models, [r for r in old.get("per_seed", []) if r["model"] not in measured]
+
+
 def format_report_markdown(report: Mapping[str, Any]) -> str:
     """A report as a markdown table: the first seed's numbers per network, and the mean ± std over the measured
     seeds; a column is left out when no row measured it."""
@@ -171,4 +194,5 @@ def _opt(key: str, fmt: str):
     return lambda row: "—" if row.get(key) is None else f"{row[key]:{fmt}}"
 
 
-__all__ = ["SCHEMA", "SEED_KEYS", "acts_on", "format_report_markdown", "make_report", "read_report", "report_row"]
+__all__ = ["SCHEMA", "SEED_KEYS", "acts_on", "format_report_markdown", "kept_rows", "make_report", "read_report",
+           "report_row"]

@@ -6,6 +6,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from stnlab.experiments.results import export_run, result_dir, run_relpath, writ
 from stnlab.experiments.tables import Cell, PaperTable
 from stnlab.experiments.workers import run_in_processes
 from stnlab.io import write_json
+from stnlab.options import options_of
 from stnlab.train import RunConfig, build_config, evaluate_run, keys_with, read_config_file, train
 from stnlab.train.checkpoint import RunFolderBusy, lock_holder
 from stnlab.train.distributed import cpu_count
@@ -145,11 +147,37 @@ def _run_units(units: list[tuple], jobs: int) -> Iterator[tuple[int, dict[str, A
     yield from run_in_processes(_train_unit, units, min(jobs, len(units)))
 
 
-def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", seeds: int | None = None,
-              results: str | Path | None = None, cells: Iterable[str] = (), sets: Mapping[str, Any] = (),
-              collect_only: bool = False, passes: int | None = None, progress: bool = True, jobs: int = 1,
-              root: str | Path | None = None, cache_dir: str | Path | None = None) -> dict[str, list[dict | None]]:
-    """Train and evaluate every selected cell x seed without a test result; return ``{cell key: [eval per seed]}``.
+@dataclass(frozen=True)
+class TableRunOptions:
+    """Which runs of a table :func:`run_table` trains and how: the ``budget`` (``seeds``: default the budget's);
+    the ``results`` folder (None: none written); the ``cells`` (keys or rows; default all, in that order);
+    ``sets``, config overrides of every cell; ``collect_only`` trains nothing; ``passes`` of the test
+    evaluation (default the budget's); ``progress`` bars; ``jobs`` runs at once; ``root`` / ``cache_dir`` of
+    the data."""
+
+    budget: str = "paper"
+    seeds: int | None = None
+    results: str | Path | None = None
+    cells: Iterable[str] = ()
+    sets: Mapping[str, Any] = field(default_factory=dict)
+    collect_only: bool = False
+    passes: int | None = None
+    progress: bool = True
+    jobs: int = 1
+    root: str | Path | None = None
+    cache_dir: str | Path | None = None
+
+
+def _check_counts(o: TableRunOptions, n_seeds: int) -> None:
+    for flag, value in (("--passes", o.passes), ("--jobs", o.jobs), ("--seeds", n_seeds)):
+        if value is not None and value < 1:
+            raise StnlabError(f"{flag} must be >= 1, got {value}")
+
+
+def run_table(table: PaperTable, runs: str | Path, options: TableRunOptions | None = None,
+              **keywords: Any) -> dict[str, list[dict | None]]:
+    """Train and evaluate every selected cell x seed without a test result; return ``{cell key: [eval per seed]}``
+    (``options`` / ``keywords``: :class:`TableRunOptions`).
 
     Finished seeds (``eval.json`` on the test split) are kept, interrupted ones resumed, ones that died
     before their first checkpoint restarted. ``sets`` override config keys of every cell (the budget's
@@ -159,16 +187,13 @@ def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", see
     ``results/<table>.json``/``.md`` regenerated as cells land; a seed whose test result is already committed
     there (trained on another machine, its run folder gone) counts as finished and is not trained again.
     """
-    if passes is not None and passes < 1:
-        raise StnlabError(f"--passes must be >= 1, got {passes}")
-    if jobs < 1:
-        raise StnlabError(f"--jobs must be >= 1, got {jobs}")
-    bud = table.budget(budget)
-    n_seeds = seeds if seeds is not None else bud.seeds
-    if n_seeds < 1:
-        raise StnlabError(f"--seeds must be >= 1, got {n_seeds}")
-    key = budget_key(budget, sets)
-    host = {} if jobs == 1 or "threads" in dict(sets) else {"threads": max(1, cpu_count() // jobs)}
+    o = options_of(TableRunOptions, options, keywords, "run_table")
+    results, sets, jobs = o.results, dict(o.sets), o.jobs
+    bud = table.budget(o.budget)
+    n_seeds = o.seeds if o.seeds is not None else bud.seeds
+    _check_counts(o, n_seeds)
+    key = budget_key(o.budget, sets)
+    host = {} if jobs == 1 or "threads" in sets else {"threads": max(1, cpu_count() // jobs)}
     out: dict[str, list[dict | None]] = {}
     todo: list[tuple[Cell, int, Path]] = []
     units: list[tuple] = []
@@ -179,24 +204,24 @@ def run_table(table: PaperTable, runs: str | Path, *, budget: str = "paper", see
             export_run(folder, result_dir(results, table, key, cell.key, seed), runs)
             write_table_results(table, results)
 
-    for cell in select_cells(table, cells):
+    for cell in select_cells(table, o.cells):
         out[cell.key] = [None] * n_seeds
         for seed in range(n_seeds):
             folder = run_dir(table, cell, runs, key, seed)
             # validates --set values up front, also when nothing is trained
             cfg = build_config({"model": cell.model, "dataset": cell.dataset}, table.overrides, cell.overrides,
-                               bud.overrides, dict(sets), {"seed": seed}, host)
+                               bud.overrides, sets, {"seed": seed}, host)
             check_same_recipe(folder, cfg)
             result = read_result(folder)
             committed = None if results is None else read_result(result_dir(results, table, key, cell.key, seed))
             if result is None and committed is not None:  # landed on another machine: its files are the result
                 out[cell.key][seed] = committed
                 continue
-            if result is None and not collect_only:
+            if result is None and not o.collect_only:
                 meta = {"table": table.name, "cell": cell.key, "budget": key, "seed": seed, "commit": code_version()}
                 todo.append((cell, seed, folder))
-                units.append((folder, cfg, bud.passes if passes is None else passes, bud.eval_samples, meta,
-                              progress, root, cache_dir))
+                units.append((folder, cfg, bud.passes if o.passes is None else o.passes, bud.eval_samples, meta,
+                              o.progress, o.root, o.cache_dir))
             else:
                 land(cell, seed, folder, result)
     for i, result in _run_units(units, jobs):

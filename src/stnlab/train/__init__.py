@@ -12,8 +12,8 @@ Python API (the CLI ``stnlab train`` / ``stnlab eval`` is a thin layer on top)::
 from stnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from stnlab.train.config import KEYS, ROLES, RunConfig, build_config, keys_with, parse_sets
 from stnlab.train.config_files import load_config_json, read_config_file
-from stnlab.train.evaluation import compute_loss, evaluate, evaluate_run
-from stnlab.train.loop import train
+from stnlab.train.evaluation import EvalOptions, RunEvalOptions, compute_loss, evaluate, evaluate_run
+from stnlab.train.loop import TrainOptions, train
 from stnlab.train.metrics import DETERMINISTIC_KEYS, read_metrics
 from stnlab.train.recorder import TrainingDiverged
 from stnlab.train.run import build_model, load_run, load_run_state
@@ -21,9 +21,12 @@ from stnlab.train.step import lr_at
 
 __all__ = [
     "DETERMINISTIC_KEYS",
+    "EvalOptions",
     "KEYS",
     "ROLES",
     "RunConfig",
+    "RunEvalOptions",
+    "TrainOptions",
     "TrainingDiverged",
     "build_config",
     "build_model",

@@ -22,6 +22,7 @@ from stnlab.data import make_source
 from stnlab.data.spec import test_passes
 from stnlab.errors import StnlabError
 from stnlab.io import read_json, write_json
+from stnlab.options import options_of
 from stnlab.train.checkpoint import load_checkpoint, lock_holder
 from stnlab.train.distributed import Dist, all_sum, setup, teardown
 from stnlab.train.precision import autocast
@@ -103,22 +104,36 @@ def _pass_counts(model: nn.Module, source: Any, epoch: int, s: _PassSetup) -> Te
     return torch.tensor(all_sum(s.d, acc.tolist()), dtype=torch.float64)
 
 
-@torch.inference_mode()
-def evaluate(model: nn.Module, source: Any, *, passes: int = 1, batch_size: int = 500,
-             dist_info: Dist | None = None, channels_last: bool = False, max_samples: int = 0,
-             precision: str = "fp32", on_batch: BatchHook | None = None) -> dict[str, Any]:
-    """Evaluate ``model`` on every sample of ``source`` for ``passes`` passes (epochs 0..passes-1).
+@dataclass(frozen=True)
+class EvalOptions:
+    """How :func:`evaluate` runs: ``passes`` over the data (epochs 0..passes-1), ``batch_size``, ``dist_info``
+    (torchrun), ``channels_last``; ``max_samples`` > 0 uses only the first ``max_samples`` samples (rounded up
+    to whole batches); ``precision`` ``bf16`` runs the forward passes under autocast (the loss in fp32);
+    ``on_batch``, when given, is called with each batch's ST matrices and its data params
+    (``return_params=True``)."""
 
-    ``max_samples`` > 0 uses only the first ``max_samples`` samples (rounded up to whole batches).
-    ``precision`` ``bf16`` runs the forward passes under autocast (the loss in fp32). ``on_batch``, when
-    given, is called with each batch's ST matrices and its data params (``return_params=True``).
+    passes: int = 1
+    batch_size: int = 500
+    dist_info: Dist | None = None
+    channels_last: bool = False
+    max_samples: int = 0
+    precision: str = "fp32"
+    on_batch: BatchHook | None = None
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, source: Any, options: EvalOptions | None = None, **keywords: Any) -> dict[str, Any]:
+    """Evaluate ``model`` on every sample of ``source`` (``options`` / ``keywords``: :class:`EvalOptions`).
+
     Returns ``error`` (mean over passes), ``error_std`` (sample std over passes; 0 for one pass),
     ``pass_errors``, ``loss``, ``per_class_error`` (class -> error over all passes), ``num_samples``.
     Under torchrun every rank evaluates its shard and the counts are summed.
     """
-    d = dist_info or Dist(device=next(model.parameters()).device)
-    limit = math.ceil(max_samples / batch_size) if max_samples > 0 else math.inf
-    setup = _PassSetup(batch_size, d, channels_last, limit, precision, on_batch)
+    o = options_of(EvalOptions, options, keywords, "evaluate")
+    passes = o.passes
+    d = o.dist_info or Dist(device=next(model.parameters()).device)
+    limit = math.ceil(o.max_samples / o.batch_size) if o.max_samples > 0 else math.inf
+    setup = _PassSetup(o.batch_size, d, o.channels_last, limit, o.precision, o.on_batch)
     was_training = model.training
     model.eval()
     try:
@@ -168,35 +183,49 @@ def _check_overwrite(path: Path, progress: dict[str, Any]) -> None:
                           f"intermediate: wait for the run to finish, or move {path.name} away to keep both")
 
 
-def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best", passes: int | None = None,
-                 batch_size: int | None = None, root: str | Path | None = None,
-                 cache_dir: str | Path | None = None, write: bool = True, max_samples: int = 0,
-                 device: str = "auto") -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunEvalOptions:
+    """What :func:`evaluate_run` evaluates and how: ``split``; ``which`` checkpoint (``best``, ``last`` or a
+    path); ``passes`` (default: the data set's test passes, 10 under a transforming protocol, else 1);
+    ``batch_size`` (default: the run's); ``root`` / ``cache_dir`` of the data; ``write`` ``eval.json``;
+    ``max_samples`` > 0: only the first that many samples of the split; ``device``: ``auto`` (CUDA if visible,
+    else CPU), ``cpu`` or ``cuda``, whatever device the run was trained on."""
+
+    split: str = "test"
+    which: str = "best"
+    passes: int | None = None
+    batch_size: int | None = None
+    root: str | Path | None = None
+    cache_dir: str | Path | None = None
+    write: bool = True
+    max_samples: int = 0
+    device: str = "auto"
+
+
+def evaluate_run(run_dir: str | Path, options: RunEvalOptions | None = None, **keywords: Any) -> dict[str, Any]:
     """Evaluate a run folder's checkpoint on ``split``; write ``eval.json`` there (atomically) and return it,
     with where the run stands (:func:`run_progress`: ``final`` False for a run still training or stopped early;
     an ``eval.json`` of the finished run is never replaced by such an intermediate one).
 
-    ``which``: ``best``, ``last`` or a checkpoint path; ``passes`` defaults to the data set's test passes
-    (10 under a transforming protocol, else 1);
-    ``max_samples`` > 0 evaluates only the first that many samples of the split. ``device``: ``auto``
-    (CUDA if visible, else CPU), ``cpu`` or ``cuda``, whatever device the run was trained on; the
-    forward passes use the run's ``precision``.
+    ``options`` / ``keywords``: :class:`RunEvalOptions`; the forward passes use the run's ``precision``.
     """
+    o = options_of(RunEvalOptions, options, keywords, "evaluate_run")
+    split, which, write = o.split, o.which, o.write
     run_dir = Path(run_dir)
     model, cfg, state = load_run_state(run_dir, which=which)
     progress = run_progress(run_dir, state if which == "last" else None)
     if write:
         _check_overwrite(run_dir / "eval.json", progress)
-    d = setup(device, cfg.threads)
+    d = setup(o.device, cfg.threads)
     try:
         model.to(d.device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
-        source = make_source(cfg.dataset, split, root=root, cache_dir=cache_dir, seed=cfg.data_seed,
+        source = make_source(cfg.dataset, split, root=o.root, cache_dir=o.cache_dir, seed=cfg.data_seed,
                              **cfg.data_options()).to(d.device)
-        passes = passes if passes is not None else test_passes(cfg.dataset, cfg.protocol or "none")
-        result = evaluate(model, source, passes=passes, batch_size=batch_size or cfg.eval_batch_size,
-                          dist_info=d, channels_last=cfg.channels_last, max_samples=max_samples,
+        passes = o.passes if o.passes is not None else test_passes(cfg.dataset, cfg.protocol or "none")
+        result = evaluate(model, source, passes=passes, batch_size=o.batch_size or cfg.eval_batch_size,
+                          dist_info=d, channels_last=cfg.channels_last, max_samples=o.max_samples,
                           precision=cfg.precision)
     finally:
         teardown(d)
@@ -207,4 +236,4 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", which: str = "best
     return out
 
 
-__all__ = ["class_of", "compute_loss", "evaluate", "evaluate_run", "run_progress"]
+__all__ = ["EvalOptions", "RunEvalOptions", "class_of", "compute_loss", "evaluate", "evaluate_run", "run_progress"]

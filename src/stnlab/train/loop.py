@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from stnlab import io
 from stnlab.data import make_source
 from stnlab.errors import StnlabError
+from stnlab.options import options_of
 from stnlab.train import checkpoint as ckpt
 from stnlab.train import distributed as D
 from stnlab.train.config import HOST, OUTPUT, RECIPE, RunConfig, keys_with
@@ -72,10 +74,24 @@ def _changes(recipe: dict[str, Any]) -> str:
     return ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in recipe.items())
 
 
-def train(cfg: RunConfig | None, out_dir: str | Path, *, force: bool = False, resume: bool = False,
-          tensorboard: bool = False, progress: bool = True, root: str | Path | None = None,
-          cache_dir: str | Path | None = None, force_recipe: bool = False) -> dict[str, Any]:
-    """Train ``cfg`` into the run folder ``out_dir``; return the last metrics record.
+@dataclass(frozen=True)
+class TrainOptions:
+    """How :func:`train` treats its run folder and where it reads data (``root``, ``cache_dir``: see
+    :func:`stnlab.data.make_source`); ``progress`` prints a progress bar, ``tensorboard`` writes ``tb/``."""
+
+    force: bool = False
+    resume: bool = False
+    tensorboard: bool = False
+    progress: bool = True
+    root: str | Path | None = None
+    cache_dir: str | Path | None = None
+    force_recipe: bool = False
+
+
+def train(cfg: RunConfig | None, out_dir: str | Path, options: TrainOptions | None = None,
+          **keywords: Any) -> dict[str, Any]:
+    """Train ``cfg`` into the run folder ``out_dir``; return the last metrics record. ``options`` / ``keywords``:
+    :class:`TrainOptions`.
 
     ``resume``: continue ``out_dir`` from its ``last.pt`` (``cfg`` may be None, or change only
     :data:`HOST_RESUME_KEYS`, and with ``force_recipe`` also :data:`RECIPE_KEYS`, recorded in the run folder's
@@ -83,27 +99,25 @@ def train(cfg: RunConfig | None, out_dir: str | Path, *, force: bool = False, re
     writes ``last.pt`` and raises :class:`~stnlab.errors.Interrupted` (:mod:`stnlab.train.interrupt`).
     Works unchanged under torchrun (one data shard per rank; only rank 0 writes).
     """
+    o = options_of(TrainOptions, options, keywords, "train")
     out = Path(out_dir)
-    if tensorboard:
+    if o.tensorboard:
         require_tensorboard()  # fail before anything is written
-    ckpt.prepare_run_folder(out, force=force, resume=resume)
+    ckpt.prepare_run_folder(out, force=o.force, resume=o.resume)
     main = os.environ.get("RANK", "0") == "0"
     with ckpt.run_folder_lock(out, enabled=main), StopSignals(enabled="WORLD_SIZE" not in os.environ) as stop:
         stale = io.clean_stale_parts(out) if main else []  # temporary files of a killed write
         if stale:
             warnings.warn(f"{out}: removed {len(stale)} temporary file(s) left by an interrupted write "
                           f"({', '.join(p.name for p in stale[:3])})", stacklevel=2)
-        return _train(cfg, out, force=force, resume=resume, tensorboard=tensorboard, progress=progress, root=root,
-                      cache_dir=cache_dir, force_recipe=force_recipe, stop=stop)
+        return _train(cfg, out, o, stop)
 
 
-def _train(cfg: RunConfig | None, out: Path, *, force: bool, resume: bool, tensorboard: bool, progress: bool,
-           root: str | Path | None, cache_dir: str | Path | None, force_recipe: bool,
-           stop: StopSignals) -> dict[str, Any]:
+def _train(cfg: RunConfig | None, out: Path, o: TrainOptions, stop: StopSignals) -> dict[str, Any]:
     """:func:`train` once the run folder is checked and locked."""
     state, recipe = None, {}
-    if resume:
-        cfg, recipe = _merge_resume(load_config_json(out / "config.json"), cfg, force_recipe)
+    if o.resume:
+        cfg, recipe = _merge_resume(load_config_json(out / "config.json"), cfg, o.force_recipe)
         state = ckpt.load_checkpoint(out / "last.pt")
         ckpt.check_model_matches(state, out / "last.pt", cfg.model, cfg.dataset)
     if cfg is None:
@@ -112,16 +126,16 @@ def _train(cfg: RunConfig | None, out: Path, *, force: bool, resume: bool, tenso
     d = D.setup(cfg.device, cfg.threads)
     rec: Recorder | None = None
     try:
-        job = _make_job(cfg, model, out, d, root, cache_dir)
-        _prepare_folder(job, fresh=state is None, force=force)
+        job = _make_job(cfg, model, out, d, o.root, o.cache_dir)
+        _prepare_folder(job, fresh=state is None, force=o.force)
         start = _restore(job, state) if state is not None else Progress()
         if recipe and d.is_main:
             _record_recipe_change(out, start.step, recipe)
         log = MetricsLog(out / "metrics.jsonl" if d.is_main else None, start.history,
-                         out / "tb" if tensorboard and d.is_main else None)
+                         out / "tb" if o.tensorboard and d.is_main else None)
         rec = Recorder(job, log, Guard(cfg.theta_bound, d.device), start)
         try:
-            return _loop(job, rec, start.step, progress, stop)
+            return _loop(job, rec, start.step, o.progress, stop)
         finally:
             log.close()
     except OSError as err:  # a full disk anywhere in the run folder (config.json, metrics, a checkpoint, a figure)
@@ -235,4 +249,5 @@ def _loop(job: TrainJob, rec: Recorder, step: int, progress: bool, stop: StopSig
     return last
 
 
-__all__ = ["HOST_RESUME_KEYS", "RECIPE_KEYS", "RESUME_KEYS", "TrainingDiverged", "lr_at", "make_optimizer", "train"]
+__all__ = ["HOST_RESUME_KEYS", "RECIPE_KEYS", "RESUME_KEYS", "TrainOptions", "TrainingDiverged", "lr_at",
+           "make_optimizer", "train"]
