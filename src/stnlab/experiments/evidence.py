@@ -109,13 +109,18 @@ def paired_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | 
     return {"mean": mean, "std": std, "n": n, "low": mean - half, "high": mean + half, "diffs": diffs}
 
 
+def _paper_error(row: str) -> float:
+    """The paper's plankton error of ``row`` (typed once, in the table config)."""
+    return get_table("plankton").paper(row, "error")
+
+
 def _paired_verdict(c2: dict[str, Any], sl2: dict[str, Any], pair: dict[str, Any]) -> Evidence:
     """P-error from the seeds of STN-C2 and STN-SL2 at one budget: the interval of the paired difference."""
     where = "holds" if pair["low"] > 0 else "is reversed" if pair["high"] < 0 else "is within noise"
     text = (f"STN-C2 {describe(c2)}, STN-SL2 {describe(sl2)}; paired by seed, STN-C2 - STN-SL2 = "
             f"{pair['mean']:+.2f} points (95 % interval {pair['low']:+.2f} to {pair['high']:+.2f}, n={pair['n']}): the "
             f"paper's direction (STN-C2 errs more) {where} at the `{c2['budget']}` budget (`results/plankton.json`; "
-            f"the paper: 22.3 against 21.5)")
+            f"the paper: {_paper_error('STN-C2'):.1f} against {_paper_error('STN-SL2'):.1f})")
     if pair["low"] > 0:
         return Evidence("reproduced" if c2["budget"] in ("paper", "long") else "partly", text)
     return Evidence("partly" if pair["high"] >= 0 and pair["mean"] > 0 else "not reproduced", text)
