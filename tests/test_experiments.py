@@ -263,6 +263,11 @@ def test_remeasuring_one_model_keeps_every_seed_of_the_others(tmp_path):
     assert [(r["model"], r["seed"], r["slope"]) for r in per_seed] == [("STN-C1", s, -0.1 * s) for s in (0, 1, 2)]
     with pytest.raises(StnlabError, match="measure every model again"):
         kept_rows(path, ["STN-SL1"], [1], "paper", 200)  # other digits: never mixed
+    cpu = tmp_path / "cpu.json"
+    cpu.write_text(json.dumps({**report, "models": [{**r, "budget": "cpu"} for r in report["models"]]}))
+    assert kept_rows(cpu, ["STN-SL1"], [0], "paper", 200) == ([], [])  # a better budget replaces the report
+    with pytest.raises(StnlabError, match="better `paper` budget"):
+        kept_rows(path, ["STN-SL1"], [0], "cpu", 200)  # never the other way round
 
 
 def test_reproduce_jobs_trains_runs_in_parallel_processes_with_the_sequential_result(data_root, tmp_path):
