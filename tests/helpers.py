@@ -1,8 +1,10 @@
 """Helpers shared by several test modules: the CLI's one-line-error check, the model contract, synthetic
-SVHN, image-folder and IDX writers."""
+SVHN, image-folder and IDX writers, and the jobs of the worker-process tests."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import h5py
@@ -13,7 +15,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import stnlab.nn.conv
 from stnlab.cli import main
+from stnlab.errors import StnlabError
 from stnlab.nn import st_depths
+from stnlab.train.interrupt import StopSignals
 
 
 def cli_error(capsys, *argv: str) -> str:
@@ -193,3 +197,28 @@ def make_idx(root: Path, n_train: int = 30, n_test: int = 12, size: int = 24, cl
         n_labels = n_test_labels if prefix == "t10k" and n_test_labels is not None else n
         (root / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes((np.arange(n_labels) % classes).astype(np.uint8)))
     return root
+
+
+def worker_job(spec: tuple[str, object]) -> object:
+    """A job for the worker-process tests (module-level: a spawned process imports it). ``("fail", seconds)``:
+    raise after a delay; ``("train", path)``: act as a training run (SIGTERM = save and stop): write ``path`` on
+    the request; ``("sleep", path)``: write the pid to ``path``, sleep; ``("cores", None)``: the cores this
+    process may use; ``("value", x)``: ``x``."""
+    what, arg = spec
+    if what == "fail":
+        time.sleep(float(arg))
+        raise StnlabError("this job fails on purpose")
+    if what == "train":
+        with StopSignals() as stop:
+            Path(f"{arg}.started").write_text("1")
+            deadline = time.monotonic() + 60
+            while stop.signum is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+        Path(str(arg)).write_text(f"saved after signal {stop.signum}")
+        raise StnlabError("stopped by a signal")
+    if what == "sleep":
+        Path(str(arg)).write_text(str(os.getpid()))
+        time.sleep(120)
+    if what == "cores":
+        return sorted(os.sched_getaffinity(0))
+    return arg

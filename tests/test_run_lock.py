@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import worker_jobs
-from helpers import cli_error
+from helpers import cli_error, worker_job
 from stnlab.errors import StnlabError
 from stnlab.experiments.workers import run_in_processes
 from stnlab.train.checkpoint import LOCK_FILE, prepare_run_folder, run_folder_lock
@@ -59,10 +58,10 @@ def test_a_worker_process_dies_with_its_reproduce_process(tmp_path):
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from stnlab.experiments.workers import run_in_processes
-        import worker_jobs
+        from helpers import worker_job
 
         if __name__ == "__main__":
-            list(run_in_processes(worker_jobs.job, [("sleep", {str(pid_file)!r})], 1))
+            list(run_in_processes(worker_job, [("sleep", {str(pid_file)!r})], 1))
     """))
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -87,7 +86,7 @@ def test_a_failing_job_stops_a_training_one_which_saves_first_and_nothing_hangs(
     marker = tmp_path / "train"
     start = time.monotonic()
     with pytest.raises(StnlabError, match="fails on purpose"):
-        list(run_in_processes(worker_jobs.job, [("train", marker), ("fail", 3.0)], 2, grace=60))
+        list(run_in_processes(worker_job, [("train", marker), ("fail", 3.0)], 2, grace=60))
     assert time.monotonic() - start < 50
     assert (tmp_path / "train.started").is_file()  # it was training when the other failed
     assert marker.read_text() == f"saved after signal {int(signal.SIGTERM)}"
@@ -96,12 +95,12 @@ def test_a_failing_job_stops_a_training_one_which_saves_first_and_nothing_hangs(
 
 def test_worker_processes_return_every_result_each_on_its_own_cores():
     jobs = [("value", k) for k in range(5)]
-    assert sorted(run_in_processes(worker_jobs.job, jobs, 2)) == [(k, k) for k in range(5)]
+    assert sorted(run_in_processes(worker_job, jobs, 2)) == [(k, k) for k in range(5)]
     if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2:
-        cores = [c for _, c in run_in_processes(worker_jobs.job, [("cores", None)] * 2, 2)]
+        cores = [c for _, c in run_in_processes(worker_job, [("cores", None)] * 2, 2)]
         assert all(len(c) == len(os.sched_getaffinity(0)) // 2 for c in cores) and not set(cores[0]) & set(cores[1])
     with pytest.raises(StnlabError, match="jobs must be >= 1"):
-        list(run_in_processes(worker_jobs.job, jobs, 0))
+        list(run_in_processes(worker_job, jobs, 0))
 
 
 def test_two_reproduce_commands_share_a_queue_a_run_being_trained_is_skipped(capsys, tmp_path):
