@@ -47,8 +47,14 @@ def alignment_with_channel_action(results: Path) -> Evidence:
     return Evidence("holds" if ok else "does not hold", text)
 
 
+def _seed_slopes(data: dict[str, Any], model: str, row: dict[str, Any]) -> list[float]:
+    """``model``'s slope on every measured seed (the report's ``per_seed``; its row alone where that is empty)."""
+    slopes = [r["slope"] for r in data.get("per_seed", []) if r["model"] == model and r.get("slope") is not None]
+    return slopes or [row["slope"]]
+
+
 def compensation_on_regular_fields(results: Path) -> Evidence:
-    """X-comp: STN-C1-eq compensates rotations (slope <= -0.7) where STN-C1 does not."""
+    """X-comp: STN-C1-eq compensates rotations (slope <= -0.7 on each of 3 seeds) where STN-C1 does not."""
     name = get_table("mnist-eq").reports["R"]
     data = read_json_or_none(results / name)
     rows = {} if data is None else {r["model"]: r for r in data["models"]}
@@ -58,15 +64,21 @@ def compensation_on_regular_fields(results: Path) -> Evidence:
     plain = read_json_or_none(results / get_table("mnist-rst").reports["R"])
     c1 = None if plain is None else next((r for r in plain["models"] if r["model"] == "STN-C1"), None)
     eq = rows["STN-C1-eq"]
+    slopes = _seed_slopes(data, "STN-C1-eq", eq)
     text = "; ".join(f"{m}: slope {r['slope']:+.2f}, class std {r['class_std']:.1f}° (budget {r['budget']}, seed "
                      f"{r['seed']})" for m, r in rows.items()) + f" (`results/{name}`)"
+    if len(slopes) > 1:
+        text += "; STN-C1-eq on each measured seed: " + ", ".join(f"{v:+.2f}" for v in slopes)
     if c1 is not None:
         text += f"; plain STN-C1: slope {c1['slope']:+.2f}, class std {c1['class_std']:.1f}° (budget {c1['budget']})"
-    verdict = "holds" if eq["slope"] <= COMPENSATES else "partly" if eq["slope"] <= -0.3 else "does not hold"
+    worst = max(slopes)
+    verdict = "holds" if worst <= COMPENSATES else "partly" if worst <= -0.3 else "does not hold"
     if c1 is not None and c1["slope"] <= eq["slope"]:
         verdict, text = "does not hold", text + "; STN-C1-eq compensates no more than STN-C1"
     if eq["budget"] != "paper" and verdict == "holds":
         verdict, text = "partly", text + f" — at the `{eq['budget']}` budget, not the paper's"
+    if len(slopes) < 3 and verdict == "holds":  # the claim is stated over 3 seeds, as X-error is
+        verdict, text = "partly", text + f" — STN-C1-eq measured on {len(slopes)} seed(s) of the 3 the claim needs"
     return Evidence(verdict, text)
 
 
@@ -102,7 +114,8 @@ EXTENSIONS: tuple[tuple[str, str, Callable[[Path], Evidence]], ...] = (
      "feature maps of an input rotated by a multiple of 90° (residual <= 1e-4); a spatial transform alone does not, "
      "nor either one on a plain CNN.", alignment_with_channel_action),
     ("X-comp", "STN-C1-eq (the group-aware ST on the depth-1 maps of a C_8 hybrid) brings rotated MNIST digits to "
-     "a canonical pose (slope <= -0.7) where STN-C1 on a plain CNN does not.", compensation_on_regular_fields),
+     "a canonical pose (slope <= -0.7 on each of 3 seeds) where STN-C1 on a plain CNN does not.",
+     compensation_on_regular_fields),
     ("X-error", "STN-C1-eq errs on MNIST-R at or below STN-SL1 (transforming the input), at the same budget.",
      error_against_input_st),
 )
