@@ -20,11 +20,12 @@ first two layers, more parameters) is run too, as the other reading.
 
 The ``long`` budget (docs/training.md, "The plankton recipe"; chosen on the validation split): 30 epochs
 at batch 64, SGD with momentum 0.9 at lr 0.02 on a cosine schedule after a half-epoch linear warm-up, the
-whole gradient clipped at norm 5, weight decay 5e-4, loc-nets at lr x 0.1 (their own data set default) with
-the ``ndsb`` loc-net (input BatchNorm, He init), a **rotation-only** transform (the plankton claims are about
-rotation), ``padding_mode='border'`` (the authors'), the authors' augmentation ramped in over the first 6
-epochs (``transform_warmup=6``: epoch 0 shows the images as photographed, whose principal axes are not
-uniformly oriented, so the classifier can prefer a pose that the loc-net then learns to restore, as on
+whole gradient clipped at norm 5, weight decay 5e-4, loc-nets at lr x 0.03 (at x 0.1, the data set default,
+STN-SL2 rotated images at random after the first epoch; docs/training.md) with the ``ndsb`` loc-net (input
+BatchNorm, He init), a **rotation-only** transform (the plankton claims are about rotation),
+``padding_mode='border'`` (the authors'), the authors' augmentation ramped in over the first 6 epochs
+(``transform_warmup=6``: epoch 0 shows the images as photographed, whose principal axes are not uniformly
+oriented, so the classifier can prefer a pose that the loc-net then learns to restore, as on
 MNIST), bf16 autocast. 1 seed for every network, 3 for STN-C2 and STN-SL2 (the paired difference of
 P-error).
 
