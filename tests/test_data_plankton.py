@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from stnlab.data import make_source, plankton_files
-from stnlab.data.plankton import decode, load_plankton, preprocess, split_indices
+from stnlab.data.plankton import augmentation, decode, load_plankton, preprocess, split_indices
+from stnlab.data.source import BatchSource
 from stnlab.errors import StnlabError
 from stnlab.geometry import warp
 
@@ -175,6 +176,31 @@ def test_a_warm_up_ramps_the_augmentation_in_on_the_same_draws(plankton_root):
     assert torch.allclose(half["scale"].log(), full["scale"].log() / 2, atol=1e-6)
     assert bool((half["flip"] <= full["flip"]).all()) and 0.15 < float(half["flip"].mean()) < 0.35
     assert torch.equal(ramped.render(index, 5)[0], plain.render(index, 5)[0])
+
+
+@pytest.mark.parametrize("limit", [0.0, 45.0, 90.0])
+def test_a_rotation_limit_narrows_the_rotation_alone_on_the_same_draws(limit):
+    index = torch.arange(512)
+    full, narrow = augmentation(11, index), augmentation(11, index, max_angle=limit)
+    assert torch.allclose(narrow["angle"], full["angle"] * (limit / 180.0), atol=1e-6)
+    assert float(narrow["angle"].abs().max()) <= float(np.deg2rad(limit)) + 1e-6
+    assert float(full["angle"].abs().max()) > 3.0  # the authors': U(-180, 180) deg
+    for key in ("scale", "shear", "flip", "tx", "ty"):
+        assert torch.equal(narrow[key], full[key]), key
+    half = augmentation(11, index, amplitude=0.5, max_angle=limit)  # a warm-up scales the narrowed range
+    assert torch.allclose(half["angle"], narrow["angle"] / 2, atol=1e-6)
+
+
+def test_a_rotation_limit_reaches_the_rendered_batches_and_is_refused_where_nothing_rotates(plankton_root):
+    plain = make_source("plankton", "train", root=plankton_root, seed=3)
+    still = make_source("plankton", "train", root=plankton_root, seed=3).set_rotation_limit(0)
+    index = torch.arange(64)
+    p_plain, p_still = plain.render(index, 1)[2], still.render(index, 1)[2]
+    assert float(p_still["angle"].abs().max()) == 0.0 and torch.equal(p_still["scale"], p_plain["scale"])
+    with pytest.raises(StnlabError, match="must be in 0..180 degrees"):
+        still.set_rotation_limit(181)
+    with pytest.raises(StnlabError, match="draws no augmentation rotation to limit"):
+        BatchSource("mnist", "train", 0).set_rotation_limit(10)
 
 
 def test_strict_also_refuses_a_cache_built_with_skipped_files(folder, tmp_path):

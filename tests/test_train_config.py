@@ -55,6 +55,9 @@ def test_json_round_trip(tmp_path):
         ({"data_seed": 2**63}, "'data_seed'"),
         ({"transform_warmup": -1}, "'transform_warmup' = -1.0: must be >= 0"),
         ({"dataset": "mnist", "transform_warmup": 5}, "needs a transformed protocol or an augmented data set"),
+        ({"augment_rotation": 30}, "'augment_rotation' = 30.0: must be in 0..180 (degrees) and limits only"),
+        ({"dataset": "plankton", "augment_rotation": 200}, "'augment_rotation' = 200.0: must be in 0..180"),
+        ({"dataset": "plankton", "augment_rotation": -1}, "'augment_rotation' = -1.0"),
     ],
 )
 def test_bad_values_name_the_key(layer, fragment):

@@ -75,14 +75,15 @@ def split_indices(labels: np.ndarray, classes: list[str], *, salt: str = "plankt
     return splits
 
 
-def augmentation(key: int, index: Tensor, amplitude: float = 1.0) -> dict[str, Tensor]:
+def augmentation(key: int, index: Tensor, amplitude: float = 1.0, max_angle: float = 180.0) -> dict[str, Tensor]:
     """The authors' training augmentation of samples ``index``: params and the sampling ``matrix``.
 
     ``amplitude`` in [0, 1] shrinks every draw toward the image as it is (the same random numbers): the
     angle, shift, shear angle and log-scale are multiplied by it and the flip probability is ``amplitude / 2``;
-    1 is the authors' augmentation, 0 none (``transform_warmup``)."""
+    1 is the authors' augmentation, 0 none (``transform_warmup``). ``max_angle`` (degrees, the authors': 180)
+    narrows the rotation alone to ``±max_angle`` (``augment_rotation``), on the same random numbers."""
     u = uniform(key, index, 6).float()  # B x 6
-    angle = (u[:, 0] * 2 - 1) * (math.pi * amplitude)
+    angle = (u[:, 0] * 2 - 1) * (math.pi * (max_angle / 180.0) * amplitude)
     shift = (u[:, 1:3] * 2 - 1) * (10.0 * amplitude)  # B x 2, pixels
     tx, ty = pixels_to_normalized(shift, SIZE).unbind(1)
     shear = torch.tan((u[:, 3] * 2 - 1) * math.radians(20.0 * amplitude))
@@ -98,6 +99,7 @@ class PlanktonSource(BatchSource):
     first epochs with :meth:`set_warmup`)."""
 
     ramps_transforms = True
+    augment_rotates = True
 
     def __init__(self, split: str = "train", options: SourceOptions | None = None) -> None:
         o = options or SourceOptions()
@@ -116,7 +118,7 @@ class PlanktonSource(BatchSource):
         rows = self.indices[index].numpy()
         images = torch.from_numpy(np.ascontiguousarray(self.arrays.images[rows])).float().div_(255.0)[:, None]
         if self.split == "train":
-            params = augmentation(self.epoch_key(epoch), index, self.amplitude(epoch))
+            params = augmentation(self.epoch_key(epoch), index, self.amplitude(epoch), self.rotation_limit)
             images = warp(images, params["matrix"]).clamp_(0.0, 1.0)
         else:
             b = len(index)

@@ -52,6 +52,8 @@ class BatchSource:
     # the training split draws random transforms that a warm-up can ramp in (the MNIST protocols, plankton's
     # augmentation); the config refuses ``transform_warmup`` for the others
     ramps_transforms: bool = False
+    # the training split's own augmentation rotates (plankton): ``set_rotation_limit`` can narrow its range
+    augment_rotates: bool = False
 
     def __init__(self, dataset: str, split: str, seed: int) -> None:
         if split not in SPLITS:
@@ -59,6 +61,7 @@ class BatchSource:
         self.dataset, self.split, self.seed = dataset, split, int(seed)
         self.device = torch.device("cpu")
         self.warmup_epochs = 0.0
+        self.rotation_limit = 180.0
 
     def set_warmup(self, epochs: float) -> BatchSource:
         """Ramp the random transforms in over the first ``epochs`` epochs: epoch ``e`` is rendered at amplitude
@@ -69,6 +72,17 @@ class BatchSource:
         if epochs > 0 and not self.ramps_transforms:
             raise StnlabError(f"{self.dataset} draws no random transforms to ramp in; use transform_warmup=0")
         self.warmup_epochs = float(epochs)
+        return self
+
+    def set_rotation_limit(self, degrees: float) -> BatchSource:
+        """Draw the training augmentation's rotation from ``±degrees`` instead of the data set's full range
+        (a data set with an augmentation of its own: plankton, ``±180``); its other draws stay as they are
+        (the same random numbers). 0: no rotation. Returns ``self``."""
+        if not self.augment_rotates:
+            raise StnlabError(f"{self.dataset} draws no augmentation rotation to limit; leave augment_rotation unset")
+        if not 0 <= degrees <= 180:
+            raise StnlabError(f"the augmentation's rotation limit must be in 0..180 degrees, got {degrees!r}")
+        self.rotation_limit = float(degrees)
         return self
 
     def amplitude(self, epoch: int) -> float:

@@ -79,6 +79,8 @@ class RunConfig:
     large gradient does not shrink the classifier's steps.
     ``transform_warmup`` > 0 ramps the training split's protocol in over that many epochs (epoch ``e`` at
     amplitude ``min(1, e / N)``: epoch 0 untransformed; validation and test stay at the full protocol).
+    ``augment_rotation`` (degrees, 0..180) narrows the rotation of a data set's own augmentation (plankton:
+    ``±180``) to ``±augment_rotation``; none keeps the data set's range.
     ``lr_warmup`` > 0 ramps the learning rate linearly from ``lr / steps`` to the schedule's value over that
     many epochs (counted in steps, so a fraction of an epoch works); the schedule itself is unchanged.
     ``chance_stop`` > 0 stops the run (exit 2) when that many validations in a row sit at chance (a
@@ -115,6 +117,7 @@ class RunConfig:
     seed: int = _key(CELL, 0)
     data_seed: int = _key(INVARIANT, 0)
     transform_warmup: float = _key(INVARIANT, 0.0)
+    augment_rotation: float | None = _key(INVARIANT, None)
     threads: int = _key(HOST, 0)
     channels_last: bool = _key(INVARIANT, True)
     prefetch: int = _key(HOST, 0)
@@ -245,6 +248,9 @@ def _check(cfg: RunConfig) -> None:
         raise bad("transform_warmup", "needs a transformed protocol or an augmented data set (plankton, "
                   "mnist-rot, mnist-scale, mnist-trans or "
                   f"--set protocol={'|'.join(protocols()[1:])}); use 0 for this data set")
+    if cfg.augment_rotation is not None and not (augmented and 0 <= cfg.augment_rotation <= 180):
+        raise bad("augment_rotation", "must be in 0..180 (degrees) and limits only a data set's own "
+                  "augmentation (plankton); leave it unset (none) otherwise")
     if cfg.steps is not None and cfg.steps < 1:
         raise bad("steps", "must be >= 1 (or none to train for 'epochs')")
     if cfg.iterations is not None and cfg.iterations < 1:

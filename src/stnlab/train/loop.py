@@ -157,6 +157,8 @@ def _make_job(cfg: RunConfig, model: torch.nn.Module, out: Path, d: D.Dist, root
                             **cfg.data_options()).to(d.device)
     if cfg.transform_warmup > 0:  # checked in the config: a protocol or an augmented data set
         train_src.set_warmup(cfg.transform_warmup)
+    if cfg.augment_rotation is not None:  # checked in the config: a data set with its own augmentation
+        train_src.set_rotation_limit(cfg.augment_rotation)
     val_src = make_source(cfg.dataset, "val", root=root, cache_dir=cache_dir, seed=cfg.data_seed,
                           **cfg.data_options()).to(d.device)
     nb = train_src.num_batches(per_rank, drop_last=True, world_size=d.world_size)
