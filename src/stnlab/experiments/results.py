@@ -23,6 +23,7 @@ from typing import Any
 
 from stnlab.errors import StnlabError
 from stnlab.experiments.report import format_report_markdown, read_report
+from stnlab.experiments.st_course import format_st_course
 from stnlab.experiments.tables import BUDGET_ORDER, PaperTable
 from stnlab.io import write_json, write_text
 from stnlab.train import keys_with
@@ -220,9 +221,19 @@ def write_table_results(table: PaperTable, results: str | Path) -> dict[str, Any
             "cells": entries}
     Path(results).mkdir(parents=True, exist_ok=True)
     write_json(Path(results) / f"{table.name}.json", data)
-    md = "\n\n".join([format_results_markdown(table, entries), *reports_markdown(table, results)])
+    md = "\n\n".join(table_sections(table, entries, results))
     write_text(Path(results) / f"{table.name}.md", md + "\n")
     return data
+
+
+def table_sections(table: PaperTable, entries: list[dict[str, Any]], results: str | Path) -> list[str]:
+    """The markdown of ``table``: the results table, its course of training (where the table asks for it) and
+    its compensation reports."""
+    course = None
+    if table.course:
+        shown = {r: e for r in table.rows for c in table.columns if (e := best_entry(entries, r, c)) is not None}
+        course = format_st_course(table, shown, results)
+    return [format_results_markdown(table, entries), *([course] if course else []), *reports_markdown(table, results)]
 
 
 def reports_markdown(table: PaperTable, results: str | Path) -> list[str]:
@@ -242,7 +253,7 @@ def readme_block(tables: Mapping[str, PaperTable], results: str | Path) -> str:
         entries = aggregate(t, results)
         if not entries:
             continue
-        parts += [format_results_markdown(t, entries), *reports_markdown(t, results)]
+        parts += table_sections(t, entries, results)
     body = "\n\n".join(parts) if parts else "No committed results yet."
     return f"{README_BEGIN}\n{body}\n{README_END}"
 

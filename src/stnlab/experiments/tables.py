@@ -82,6 +82,8 @@ class PaperTable:
     # the canonical-pose reports of `stnlab canonical` in the results folder, by column (the README shows them
     # under the table, the claims ledger weighs them)
     reports: Mapping[str, str] = field(default_factory=dict)
+    # show the course of training (validation error, the STs' rotation spread by epoch) under the table
+    course: bool = False
 
     def budget(self, name: str) -> Budget:
         """The budget called ``name``; StnlabError listing the valid ones otherwise."""

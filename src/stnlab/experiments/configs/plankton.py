@@ -76,5 +76,6 @@ TABLE = register_table(PaperTable(
         "smoke": SMOKE,
     },
     reports={"error": "plankton-compensation.json"},  # `stnlab canonical --table plankton`
+    course=True,  # P-comp needs input-dependent loc-nets: their rotation spread by epoch, under the table
 ))
 __doc__ = TABLE.docstring  # with the paper's numbers, rendered from the cells
