@@ -171,3 +171,31 @@ def test_plankton_error_claim_reads_the_paired_seed_difference(monkeypatch, tmp_
     assert pair["high"] - pair["mean"] == pytest.approx(4.303 * pair["std"] / 3**0.5)  # t(2 df) = 4.303
     one_seed = [{**e, "seeds": [0], "errors": e["errors"][:1]} for e in entries]
     assert evidence_mod.paired_difference(*one_seed) is None  # one seed: no interval, the old weighing
+
+
+def _alignment_file(path, depths, values: dict[str, float]) -> None:
+    """An ``alignment.json`` whose optimum residual of each transform is the same at every depth > 0."""
+    rows = [{"depth": d, "transform": t, "optimum": {"mean": 0.0 if d == 0 else v}}
+            for d in depths for t, v in values.items()]
+    path.mkdir(parents=True)
+    (path / "alignment.json").write_text(json.dumps({"depths": depths, "transforms": list(values), "rows": rows}))
+
+
+@pytest.mark.parametrize("random_scale, trained_scale, verdict", [
+    (0.45, None, "reproduced"),  # the random-weight analysis alone
+    (0.45, 0.65, "reproduced"),  # the trained plankton network agrees
+    (0.45, 0.10, "partly"),  # a trained network's scaling aligned
+    (0.10, 0.65, "not reproduced"),
+])
+def test_multi_layer_theorem_weighs_the_trained_plankton_networks_beside(tmp_path, random_scale, trained_scale,
+                                                                          verdict):
+    results, figures = tmp_path / "results", tmp_path / "docs" / "figures"
+    results.mkdir()
+    assert claims_mod.theorem_multi_layer(results).verdict == "not run here"
+    _alignment_file(figures / "alignment-random", [0, 1, 2], {"trans4,0": 1e-7, "scale2": random_scale})
+    if trained_scale is not None:
+        _alignment_file(figures / "plankton-alignment" / "CNN", [0, 1, 2, 3],
+                        {"trans16,0": 2e-6, "rot90": 0.84, "scale2": trained_scale})
+    evidence = claims_mod.theorem_multi_layer(results)
+    assert evidence.verdict == verdict, evidence.text
+    assert ("CNN (depths 1–3): rot90 >= 0.84" in evidence.text) == (trained_scale is not None)
