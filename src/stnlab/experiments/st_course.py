@@ -10,22 +10,18 @@ Generated, like the tables, from ``results/runs/<table>/<budget>/<dataset>/<mode
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from stnlab.experiments.tables import PaperTable
+from stnlab.train import read_metrics
 
 
 def epoch_records(path: Path) -> list[dict[str, Any]]:
     """The records of ``metrics.jsonl`` at ``path`` taken at epoch ends (the last of each epoch), in order."""
-    by_epoch: dict[int, dict[str, Any]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            if float(rec.get("epoch", 0)).is_integer() and rec.get("val_error") is not None:
-                by_epoch[int(rec["epoch"])] = rec
+    by_epoch = {int(r["epoch"]): r for r in read_metrics(path)
+                if float(r.get("epoch", 0)).is_integer() and r.get("val_error") is not None}
     return [by_epoch[e] for e in sorted(by_epoch) if e > 0]
 
 
