@@ -14,6 +14,7 @@ from stnlab.experiments.canonical import COLUMNS
 from stnlab.experiments.claims import CLAIMS, format_claims
 from stnlab.experiments.report import kept_rows
 from stnlab.experiments.results import readme_block
+from stnlab.experiments.tables import budget_rank
 from stnlab.models import create_model
 from stnlab.train import build_config
 from stnlab.train.distributed import cpu_count
@@ -266,8 +267,17 @@ def test_remeasuring_one_model_keeps_every_seed_of_the_others(tmp_path):
     cpu = tmp_path / "cpu.json"
     cpu.write_text(json.dumps({**report, "models": [{**r, "budget": "cpu"} for r in report["models"]]}))
     assert kept_rows(cpu, ["STN-SL1"], [0], "paper", 200) == ([], [])  # a better budget replaces the report
-    with pytest.raises(StnlabError, match="better `paper` budget"):
+    with pytest.raises(StnlabError, match="`paper` budget's measurement"):
         kept_rows(path, ["STN-SL1"], [0], "cpu", 200)  # never the other way round
+    # a recipe variant (`stnlab reproduce --set`) ranks below every named budget and replaces none of them
+    assert budget_rank("medium+augment_rotation=0") > budget_rank("smoke") > budget_rank("paper")
+    with pytest.raises(StnlabError, match="give --results another folder"):
+        kept_rows(cpu, ["STN-SL1"], [0], "cpu+augment_rotation=0", 200)
+    variant = tmp_path / "variant.json"
+    variant.write_text(json.dumps({**report, "models": [{**r, "budget": "cpu+x=1"} for r in report["models"]]}))
+    with pytest.raises(StnlabError, match="give --results another folder"):
+        kept_rows(variant, ["STN-SL1"], [0], "cpu+x=2", 200)  # nor another variant's
+    assert kept_rows(variant, ["STN-SL1"], [0], "smoke", 200) == ([], [])  # a named budget replaces a variant
 
 
 def test_reproduce_jobs_trains_runs_in_parallel_processes_with_the_sequential_result(data_root, tmp_path):

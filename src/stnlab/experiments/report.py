@@ -26,7 +26,7 @@ from typing import Any
 from stnlab.analysis.compensation import CompensationResult
 from stnlab.data import get_kind
 from stnlab.errors import StnlabError
-from stnlab.experiments.tables import BUDGET_ORDER, get_table
+from stnlab.experiments.tables import budget_rank, get_table
 from stnlab.io import read_json
 
 SCHEMA = "compensation/1"
@@ -146,7 +146,8 @@ def kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget:
 
     They are kept only from a report made on the same images (same first seed, same number) at the same budget;
     StnlabError otherwise, so that one report never mixes two measurements. A report of another budget is
-    replaced (no rows kept) when the new budget is at least as good (:data:`BUDGET_ORDER`), refused otherwise.
+    replaced (no rows kept) when the new budget is at least as good (:func:`~stnlab.experiments.tables.budget_rank`),
+    refused otherwise; a recipe variant's (``medium+key=value``) never replaces another budget's.
     Every seed's ``per_seed`` row of a kept model is kept, also of seeds not measured now (they were measured on
     the same images).
     """
@@ -158,9 +159,9 @@ def kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget:
         return [], []
     if all(r["budget"] != budget for r in models):  # another budget's measurement: a better one replaces it
         older = models[0]["budget"]
-        if BUDGET_ORDER.get(str(older).split("+")[0], 9) < BUDGET_ORDER.get(budget.split("+")[0], 9):
-            raise StnlabError(f"{path} holds the better `{older}` budget's measurement; a `{budget}` one would "
-                              "replace it: move that file away to keep both")
+        if budget_rank(str(older)) < budget_rank(budget) or ("+" in budget and older != budget):
+            raise StnlabError(f"{path} holds the `{older}` budget's measurement; a `{budget}` one would replace "
+                              "it: give --results another folder (or move that file away) to keep both")
         return [], []
     same = old.get("images") == images and all(r["seed"] == seeds[0] and r["budget"] == budget for r in models)
     if not same:

@@ -24,7 +24,7 @@ from typing import Any
 from stnlab.errors import StnlabError
 from stnlab.experiments.report import format_report_markdown, read_report
 from stnlab.experiments.st_course import format_st_course
-from stnlab.experiments.tables import BUDGET_ORDER, PaperTable
+from stnlab.experiments.tables import PaperTable, budget_rank
 from stnlab.io import write_json, write_text
 from stnlab.train import keys_with
 
@@ -104,7 +104,7 @@ def aggregate(table: PaperTable, results: str | Path) -> list[dict[str, Any]]:
     """Per cell and budget with finished seeds: the summary record (errors in %, std over seeds)."""
     cells = []
     base = Path(results) / "runs" / table.name
-    budget_dirs = sorted(base.iterdir(), key=lambda p: BUDGET_ORDER.get(p.name.split("+")[0], 9)) \
+    budget_dirs = sorted(base.iterdir(), key=lambda p: budget_rank(p.name)) \
         if base.is_dir() else []
     for cell in table.cells:
         for budget_dir in budget_dirs:
@@ -127,7 +127,7 @@ def aggregate(table: PaperTable, results: str | Path) -> list[dict[str, Any]]:
 def best_entry(entries: list[dict[str, Any]], row: str, column: str) -> dict[str, Any] | None:
     """The entry of (row, column) at the highest budget (paper > cpu > others), if any."""
     found = [e for e in entries if e["row"] == row and e["column"] == column]
-    return min(found, key=lambda e: BUDGET_ORDER.get(e["budget"], 9), default=None)
+    return min(found, key=lambda e: budget_rank(e["budget"]), default=None)
 
 
 def common_entries(entries: list[dict[str, Any]], rows: tuple[str, ...], column: str
@@ -146,7 +146,7 @@ def common_entries(entries: list[dict[str, Any]], rows: tuple[str, ...], column:
 
 def budgets_by_rank(entries: list[dict[str, Any]]) -> list[str]:
     """The budgets of ``entries``, highest first (paper, cpu, smoke, then any other)."""
-    return sorted({e["budget"] for e in entries}, key=lambda b: BUDGET_ORDER.get(b, 9))
+    return sorted({e["budget"] for e in entries}, key=budget_rank)
 
 
 def entry_at(entries: list[dict[str, Any]], row: str, column: str, budget: str) -> dict[str, Any] | None:

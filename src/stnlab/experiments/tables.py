@@ -59,6 +59,13 @@ SMOKE = Budget({"steps": 2, "batch_size": 16, "val_samples": 32, "eval_batch_siz
 BUDGET_ORDER = {"paper": 0, "long": 1, "medium": 2, "cpu": 3, "smoke": 4}
 
 
+def budget_rank(budget: str) -> int:
+    """Where ``budget`` ranks, 0 = best (:data:`BUDGET_ORDER`). A recipe variant (``medium+augment_rotation=0``,
+    what ``stnlab reproduce --set`` writes) and an unknown name rank below every named budget: a probe of
+    another recipe never stands in for, or replaces, a cell of the paper's table."""
+    return BUDGET_ORDER.get(budget, len(BUDGET_ORDER))
+
+
 def _default_budgets() -> Mapping[str, Budget]:
     return MappingProxyType({"paper": Budget(note="the config defaults"), "cpu": Budget(note="as paper"),
                              "smoke": SMOKE})
