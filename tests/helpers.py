@@ -89,7 +89,10 @@ def check_contract(cnn: torch.nn.Module, model: torch.nn.Module, x: torch.Tensor
         assert g is not None, f"{pname} got no gradient"
         assert torch.isfinite(g).all(), pname
         assert g.abs().sum() > 0, f"{pname} has an all-zero gradient"
-        assert torch.allclose(g, ref_grads[pname], atol=1e-5, rtol=1e-3), (pname, (g - ref_grads[pname]).abs().max())
+        # float32 sums in another order: on large images (plankton, 95 px) an element may differ by ~2e-5 of the
+        # tensor's largest one; a wrong gradient differs by its own size
+        atol = 1e-5 + 1e-4 * float(ref_grads[pname].abs().max())
+        assert torch.allclose(g, ref_grads[pname], atol=atol, rtol=1e-3), (pname, (g - ref_grads[pname]).abs().max())
 
 
 def check_sl_shares(model: torch.nn.Module, depth: int) -> None:

@@ -57,6 +57,22 @@ def test_equivariant_stages_are_exact_at_quarter_turns(name, order, k):
         assert (moved - b).abs().max() <= 1e-5 * a.abs().max(), depth  # float rounding only
 
 
+@pytest.mark.parametrize("name,depth,order", [("CNN2-eq", 2, 8), ("CNN-inv4", 10, 4)])
+def test_plankton_stages_are_exact_at_quarter_turns_and_the_invariant_cnn_invariant(name, depth, order):
+    """The plankton CNN's 3x3 stride-2 pools on odd sides (95 -> 47 -> 23 -> 11 -> 5) keep a quarter turn
+    exact through every equivariant stage; CNN-inv's logits do not change."""
+    torch.manual_seed(0)
+    model, x = create_model(name, "plankton").eval(), blobs(2, size=95)
+    a, b = x, quarter(x, 1)
+    for d, stage in enumerate(model.backbone.stages[:depth], start=1):
+        with torch.no_grad():
+            a, b = stage(a), stage(b)
+        moved = group_warp(a, rotation_matrix(torch.full((2,), math.pi / 2)), order)
+        assert (moved - b).abs().max() <= 1e-4 * a.abs().max(), d  # float rounding only
+    if name.startswith("CNN-inv"):
+        assert _logit_change(model, x, quarter(x, 1)) < 1e-4
+
+
 def test_a_plain_cnn_is_not_equivariant_that_way():
     torch.manual_seed(0)
     stage, x = create_model("CNN", "mnist-rot").eval().backbone.stages[0], blobs(3)
@@ -155,8 +171,11 @@ def test_names_listing_and_errors():
     for bad, match in (("STN-C0-eq", "1..2"), ("STN-C3-eq", "1..2"), ("CNN5-eq", "1..2")):
         with pytest.raises(stnlab.StnlabError, match=match):
             create_model(bad, "mnist-rot")
-    with pytest.raises(stnlab.StnlabError, match="MNIST CNN's data sets"):
+    with pytest.raises(stnlab.StnlabError, match="mnist and plankton CNNs, not 'svhn'"):
         create_model("STN-C1-eq", "svhn")
+    plankton = list_models("plankton")  # photographed in every orientation: listed up to the paper's depth 2
+    assert {"STN-C2-eq", "CNN2-eq4", "STN-SL2-eq", "CNN-inv"} <= set(plankton) and "STN-C3-eq" not in plankton
+    assert isinstance(create_model("STN-C7-eq4", "plankton").feature_sts["7"], GroupSpatialTransformer)
     with pytest.raises(stnlab.StnlabError, match="needs an affine family"):
         create_model("STN-C1-eq", "mnist-rot", family="projective")
 

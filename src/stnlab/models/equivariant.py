@@ -5,11 +5,13 @@ channels respond), and names the way out: maps whose channels transform among th
 (regular fields, :mod:`stnlab.nn.equivariant`) has such maps, and a group-aware ST
 (:class:`~stnlab.nn.GroupSpatialTransformer`: spatial warp + orientation-channel shift) can align them.
 
-Names, for a backbone of ``n`` stages (the data sets of the MNIST CNN; ``X`` in ``1..n``):
+Names, for a backbone of ``n`` stages (the data sets of the MNIST CNN, ``n`` = 2, and of the plankton CNN,
+``n`` = 10 conv layers; ``X`` in ``1..n``):
 
 =================  =====================================================================================
 ``CNN{X}-eq``      the *hybrid*: the first X stages are C_8 group convolutions (same kernels, pooling and
-                   64 channels = 8 regular fields of 8 orientations), the rest and the head the plain CNN's
+                   channels: MNIST's 64 = 8 regular fields of 8 orientations, plankton's 32 = 4 fields), the
+                   rest and the head the plain CNN's
 ``STN-C{X}-eq``    the hybrid with a group-aware ST on its depth-X (regular-field) maps, read by an ordinary
                    loc-net; the ordinary, non-invariant stages after it are what need the canonical pose
 ``STN-SL{X}-eq``,  the hybrid with the papers' input ST (trunk: the hybrid's own / a copy of its first X
@@ -20,7 +22,11 @@ Names, for a backbone of ``n`` stages (the data sets of the MNIST CNN; ``X`` in 
                    to interpolation) -- so it cannot tell a 6 from a 9
 =================  =====================================================================================
 
-A suffix ``4`` (``STN-C1-eq4``, ``CNN-inv4``) uses C_4 (16 fields of 4) instead of C_8. :func:`group_stn`
+A suffix ``4`` (``STN-C1-eq4``, ``CNN-inv4``) uses C_4 (MNIST: 16 fields of 4) instead of C_8. The MNIST names are
+listed for the rotation data (``mnist-rot``), the plankton ones (photographed in every orientation) for X <= 2,
+the depths of the paper's plankton STs; every depth builds. On the plankton CNN the group convolutions cost what
+the plain ones do (same channels; the filters are expanded once per step), and its 3x3, stride-2 max-pools on odd
+sides (95 -> 47 -> 23 -> 11 -> 5) keep quarter turns exact. :func:`group_stn`
 builds any of the papers' models around any backbone whose first stages are equivariant, making each
 feature ST on regular fields group-aware.
 """
@@ -43,7 +49,8 @@ from stnlab.nn.equivariant import GroupConv2d, GroupPool, e2cnn_available, regul
 _EQ = re.compile(r"^(?:CNN(?P<cnn>\d+)|STN-(?P<kind>C|DL|SL)(?P<depth>\d+))-eq(?P<order>4|8)?$")
 _INV = re.compile(r"^CNN-inv(?P<order>4|8)?$")
 GROUP_ORDERS = (8, 4)  # listed; the unsuffixed names are C_8
-INVARIANT_FIELDS = 64  # regular fields of CNN-inv's last stage: 64 invariant features, as the CNN has channels
+INVARIANT_FIELDS = 64  # regular fields of CNN-inv's last stage: 64 invariant features, as the MNIST CNN has channels
+LISTED_DEPTHS = {"mnist": 2, "plankton": 2}  # the backbones whose stages can be made equivariant; depths listed
 
 
 def owns(name: str) -> bool:
@@ -156,8 +163,9 @@ def group_stn(cnn: Backbone, input_shape: Sequence[int], name: str, **options: o
 
 def build_equivariant(name: str, spec: DataSpec, **options: object) -> STNModel:
     """Model ``name`` of this family for data set ``spec`` (``options``: :func:`~stnlab.models.build_stn`'s)."""
-    if spec.backbone != "mnist":
-        raise StnlabError(f"the equivariant models exist for the MNIST CNN's data sets, not {spec.name!r}")
+    if spec.backbone not in LISTED_DEPTHS:
+        raise StnlabError(f"the equivariant models exist for the data sets of the {' and '.join(LISTED_DEPTHS)} "
+                          f"CNNs, not {spec.name!r} (a backbone of your own: stnlab.models.group_stn)")
     plain = BACKBONES[spec.backbone](spec)
     base, depth, order = parse_equivariant_name(name, len(plain.stages))
     if base == "CNN-inv":
@@ -166,11 +174,13 @@ def build_equivariant(name: str, spec: DataSpec, **options: object) -> STNModel:
 
 
 def _listed(spec: DataSpec) -> list[str]:
-    """The names listed for ``spec``: data sets of the MNIST CNN with the rotation protocol (``mnist-rot``,
-    ``--set protocol=rotation``), when e2cnn is installed. They build on the MNIST CNN's other data sets too."""
-    if spec.backbone != "mnist" or spec.protocol != "rotation" or not e2cnn_available():
+    """The names listed for ``spec``, when e2cnn is installed: data sets of the MNIST CNN with the rotation
+    protocol (``mnist-rot``, ``--set protocol=rotation``) and plankton, up to :data:`LISTED_DEPTHS`. They build
+    on the MNIST CNN's other data sets too, and at every depth of the backbone."""
+    rotated = spec.backbone == "plankton" or (spec.backbone == "mnist" and spec.protocol == "rotation")
+    if not rotated or not e2cnn_available():
         return []
-    return equivariant_names(len(BACKBONES[spec.backbone](spec).stages))
+    return equivariant_names(LISTED_DEPTHS[spec.backbone])
 
 
 register_model_family(ModelFamily(owns=owns, names=_listed, build=build_equivariant, cnn=cnn_name))
