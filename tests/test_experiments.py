@@ -210,6 +210,13 @@ def test_reproduce_smoke_budget_end_to_end(data_root, tmp_path, capsys):
     assert "--seeds 2" in capsys.readouterr().err
     assert (tmp_path / "results" / "mnist-compensation.json").read_text() == before  # nothing half-written
     assert main(["canonical", "--runs", str(tmp_path / "nothing"), "--results", str(tmp_path / "r2")]) == 2
+    c1 = tmp_path / "runs" / "mnist-rst" / "smoke" / "mnist-rot" / "STN-C1" / "seed0"
+    saved = (c1 / "eval.json").read_text()
+    (c1 / "eval.json").unlink()  # a run still training (a checkpoint, no final eval.json) is never measured
+    assert main(["canonical", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+                 "--budget", "smoke", "--images", "6"]) == 2
+    assert "STN-C1 run in" in (err := capsys.readouterr().err) and "has not finished" in err
+    (c1 / "eval.json").write_text(saved)
     # the S column: scalings 0.5..4 on the 112-px canvas, reported in octaves
     assert main(["canonical", "--column", "S", "--runs", str(tmp_path / "runs"), "--results",
                  str(tmp_path / "results"), "--budget", "smoke", "--images", "4"]) == 0

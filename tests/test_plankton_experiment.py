@@ -78,6 +78,12 @@ def test_reproduce_plankton_smoke_and_its_compensation_report(tiny_root, tmp_pat
     assert json.loads((tmp_path / "results" / "plankton-compensation.json").read_text()) == again
     assert main(["canonical", "--table", "plankton", "--budget", "smoke", "--models", "STN-C7", *dirs]) == 2
     assert "no trained STN-C7 run" in capsys.readouterr().err
+    # a run still training (a checkpoint, no final eval.json) is never measured: left out, or refused when named
+    (tmp_path / "runs" / "plankton" / "smoke" / "plankton" / "STN-SL2" / "seed0" / "eval.json").unlink()
+    assert main(["canonical", "--table", "plankton", "--budget", "smoke", "--images", "3", "--models", "STN-SL2",
+                 *dirs]) == 2
+    assert "STN-SL2 run in" in (err := capsys.readouterr().err) and "has not finished" in err
+    assert json.loads((tmp_path / "results" / "plankton-compensation.json").read_text()) == again
 
 
 def _weigh(key: str, results):

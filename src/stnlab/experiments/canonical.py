@@ -33,7 +33,7 @@ from stnlab.analysis.figures import save_figure
 from stnlab.data import BUILTIN, TransformKind, get_kind, pick_images
 from stnlab.errors import StnlabError
 from stnlab.experiments.report import SEED_KEYS, kept_rows, make_report, report_row
-from stnlab.experiments.reproduce import run_dir
+from stnlab.experiments.reproduce import finished_run, run_dir, unfinished_hint
 from stnlab.experiments.results import run_label
 from stnlab.experiments.tables import get_table
 from stnlab.io import write_json
@@ -116,14 +116,15 @@ def _figure(views: tuple[torch.Tensor, torch.Tensor], view_model: str, rows: Seq
 
 def _trained(table: Any, runs: str | Path, column: str, budget: str, seed: int,
              models: Sequence[str]) -> dict[str, tuple[Path, torch.nn.Module]]:
-    """The trained run folder and model of each of ``models`` for one seed; StnlabError if one is missing."""
+    """The trained run folder and model of each of ``models`` for one seed; StnlabError if one is missing or has
+    not finished (:func:`~stnlab.experiments.reproduce.finished_run`)."""
     found = {}
     for name in models:
         cell = table.cell(name, column)
         folder = run_dir(table, cell, runs, budget, seed)
-        if not (folder / "best.pt").is_file():
-            raise StnlabError(f"no trained {name} run in {folder}; run `stnlab reproduce {table.name} --cell "
-                              f"{cell.key} --budget {budget} --seeds {seed + 1}` first")
+        if not finished_run(folder):
+            raise StnlabError(unfinished_hint(folder, name, f"stnlab reproduce {table.name} --cell {cell.key} "
+                                                            f"--budget {budget} --seeds {seed + 1}"))
         found[name] = (folder, load_run(folder)[0])
     return found
 

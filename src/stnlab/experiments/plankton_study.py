@@ -25,7 +25,7 @@ from stnlab.analysis.figures import save_figure
 from stnlab.data import pick_images
 from stnlab.errors import StnlabError
 from stnlab.experiments.report import SEED_KEYS, kept_rows, make_report, report_row
-from stnlab.experiments.reproduce import run_dir
+from stnlab.experiments.reproduce import finished_run, run_dir, unfinished_hint
 from stnlab.experiments.results import run_label, write_table_results
 from stnlab.experiments.tables import get_table
 from stnlab.io import write_json
@@ -37,18 +37,19 @@ ANGLES = [float(a) for a in range(-180, 181, 30)]
 
 def _trained(runs: str | Path, budget: str, seed: int, models: Sequence[str] | None) -> dict[str, tuple[Path, Any]]:
     """The trained STNs of the plankton table under ``runs``: ``models`` (each must be trained), or every one of
-    :data:`MODELS` that is (at least one)."""
+    :data:`MODELS` that is (at least one). Trained = finished (:func:`~stnlab.experiments.reproduce.finished_run`);
+    a run still training is left out, or refused when named."""
     table = get_table("plankton")
     if unknown := [m for m in models or () if m not in MODELS]:
         raise StnlabError(f"unknown plankton model(s) {', '.join(unknown)}; valid: {', '.join(MODELS)}")
     found = {}
     for name in models or MODELS:
         folder = run_dir(table, table.cell(name, "error"), runs, budget, seed)
-        if (folder / "best.pt").is_file():
+        if finished_run(folder):
             found[name] = (folder, load_run(folder)[0])
         elif models:
-            raise StnlabError(f"no trained {name} run in {folder}; run `stnlab reproduce plankton --cell {name} "
-                              f"--budget {budget}` first")
+            command = f"stnlab reproduce plankton --cell {name} --budget {budget}"
+            raise StnlabError(unfinished_hint(folder, name, command))
     if not found:
         raise StnlabError(f"no trained plankton STN under {runs} at the {budget} budget, seed {seed}; run `stnlab "
                           f"reproduce plankton --budget {budget}` first")

@@ -74,6 +74,20 @@ def read_result(folder: Path) -> dict[str, Any] | None:
     return result if result.get("split") == "test" and result.get("final", True) else None
 
 
+def finished_run(folder: Path) -> bool:
+    """True when ``folder`` holds the checkpoint of a run whose training finished (its final test ``eval.json``):
+    what the compensation reports measure, never a run still training or interrupted."""
+    return (folder / "best.pt").is_file() and read_result(folder) is not None
+
+
+def unfinished_hint(folder: Path, what: str, command: str) -> str:
+    """The one-line error for a run ``what`` that is missing or not finished in ``folder``."""
+    if (folder / "best.pt").is_file():
+        return (f"the {what} run in {folder} has not finished (no final test eval.json: still training, or "
+                f"interrupted); let `{command}` finish it first")
+    return f"no trained {what} run in {folder}; run `{command}` first"
+
+
 def check_same_recipe(folder: Path, cfg: RunConfig) -> None:
     """StnlabError if the run in ``folder`` was started with another config than ``cfg`` (a changed recipe or
     budget would otherwise keep, or resume, a stale run), host keys (:data:`HOST_KEYS`) aside."""
