@@ -159,7 +159,7 @@ def kept_rows(path: Path, measured: Sequence[str], seeds: Sequence[int], budget:
         return [], []
     if all(r["budget"] != budget for r in models):  # another budget's measurement: a better one replaces it
         older = models[0]["budget"]
-        if budget_rank(str(older)) < budget_rank(budget) or ("+" in budget and older != budget):
+        if budget_rank(str(older)) < budget_rank(budget) or "+" in budget:
             raise StnlabError(f"{path} holds the `{older}` budget's measurement; a `{budget}` one would replace "
                               "it: give --results another folder (or move that file away) to keep both")
         return [], []
